@@ -1,0 +1,80 @@
+"""engrammar: stateful sequence components — one state protocol, a registry, a wiring language.
+
+Attributes are loaded lazily so that ``engrammar list`` and ``import engrammar`` stay fast and
+do not import torch until a component is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # registry
+    "components": "engrammar.registry",
+    "build": "engrammar.registry",
+    "register": "engrammar.registry",
+    "unregister": "engrammar.registry",
+    "ComponentInfo": "engrammar.registry",
+    "RegistryError": "engrammar.registry",
+    # specs
+    "field": "engrammar.spec",
+    "ComponentSpec": "engrammar.spec",
+    "SpecError": "engrammar.spec",
+    "structure": "engrammar.spec",
+    "unstructure": "engrammar.spec",
+    # protocol
+    "Component": "engrammar.component",
+    "Stateful": "engrammar.component",
+    "StateEntry": "engrammar.state",
+    "detach_state": "engrammar.state",
+    "clone_state": "engrammar.state",
+    "map_state": "engrammar.state",
+    "select_batch": "engrammar.state",
+    "scatter_batch": "engrammar.state",
+    "reset_where": "engrammar.state",
+    "state_nbytes": "engrammar.state",
+    # tasks and training
+    "Task": "engrammar.task",
+    "TaskSpec": "engrammar.task",
+    "TaskBatch": "engrammar.task",
+    "hookimpl": "engrammar.hooks",
+    "make_plugin_manager": "engrammar.hooks",
+    "train": "engrammar.training",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engrammar' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .component import Component, Stateful
+    from .hooks import hookimpl, make_plugin_manager
+    from .registry import ComponentInfo, RegistryError, build, components, register, unregister
+    from .spec import ComponentSpec, SpecError, field, structure, unstructure
+    from .state import (
+        StateEntry,
+        clone_state,
+        detach_state,
+        map_state,
+        reset_where,
+        scatter_batch,
+        select_batch,
+        state_nbytes,
+    )
+    from .task import Task, TaskBatch, TaskSpec
+    from .training import train

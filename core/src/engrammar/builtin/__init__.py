@@ -1,0 +1,1 @@
+"""Components that ship with core: reference examples and wiring combinators."""

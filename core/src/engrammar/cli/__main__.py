@@ -1,0 +1,5 @@
+import sys
+
+from engrammar.cli import main
+
+sys.exit(main())

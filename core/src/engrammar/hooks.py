@@ -1,0 +1,79 @@
+"""Hook specifications for training extensions (tricks, loggers), called by the trainer.
+
+Extensions are plain objects with methods named after these hooks, marked with ``@hookimpl``;
+pluggy calls every registered implementation. Hooks receive the trainer, which exposes the model,
+optimizer, step counter and task. The trainer (and the Lightning adapter) call, per training step::
+
+    on_train_start -> [on_epoch_start] -> before_backward -> after_backward
+        -> before_optimizer_step -> after_optimizer_step -> [on_epoch_end] -> ... -> on_train_end
+
+and ``on_checkpoint_save`` / ``on_checkpoint_load`` when it writes or reads a checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+__all__ = ["PROJECT", "HookSpecs", "hookimpl", "hookspec", "make_plugin_manager"]
+
+PROJECT = "engrammar"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class HookSpecs:
+    """The training hooks. Every argument is passed by keyword; implementations may take any subset."""
+
+    @hookspec
+    def on_train_start(self, trainer: Any) -> None:
+        """Once, before the first step (after a resume has restored everything)."""
+
+    @hookspec
+    def on_train_end(self, trainer: Any) -> None:
+        """Once, after the last step."""
+
+    @hookspec
+    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+        """At the start of each epoch (a fixed number of steps for generated tasks)."""
+
+    @hookspec
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
+        """At the end of each epoch, with that epoch's metrics; implementations may add entries."""
+
+    @hookspec
+    def before_backward(self, trainer: Any, loss: Any) -> Any:
+        """Just before ``loss.backward()``. Return an extra scalar loss term (a tensor) to add to it,
+        or ``None``. All returned terms are summed into the loss."""
+
+    @hookspec
+    def after_backward(self, trainer: Any) -> None:
+        """After backward, before clipping: gradients are in ``param.grad`` (edit them here)."""
+
+    @hookspec
+    def before_optimizer_step(self, trainer: Any, optimizer: Any) -> None:
+        """After gradient clipping, just before ``optimizer.step()``."""
+
+    @hookspec
+    def after_optimizer_step(self, trainer: Any, optimizer: Any) -> None:
+        """After ``optimizer.step()`` (parameters are updated; edit them or the optimizer here)."""
+
+    @hookspec
+    def on_checkpoint_save(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint is being written. Put this extension's state into ``checkpoint`` under a key
+        of its own (tensors and plain JSON data only: checkpoints are never pickled)."""
+
+    @hookspec
+    def on_checkpoint_load(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint was read: restore this extension's state from ``checkpoint``."""
+
+
+def make_plugin_manager(plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+    """A plugin manager with the training hook specifications and ``plugins`` registered."""
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(HookSpecs)
+    for plugin in plugins:
+        manager.register(plugin)
+    return manager

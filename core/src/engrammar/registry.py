@@ -1,0 +1,393 @@
+"""The registry: components found by name through entry points, listed without importing them.
+
+Plugins declare components in their package metadata, one entry-point group per kind::
+
+    [project.entry-points."engrammar.memories"]
+    dnc = "engrammar_dnc.dnc:DNC"
+
+Listing reads that metadata only (no plugin module, no torch), so it is fast and a plugin that is
+broken cannot break it. A plugin's module is imported the first time one of its names is built;
+if that import fails, the error names the distribution and the cause, and every other component
+keeps working. Two distributions offering one name are both listed and must be told apart with a
+qualified name (``acme:dnc``); nothing is silently shadowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import fnmatch
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = [
+    "KINDS",
+    "AmbiguousNameError",
+    "ComponentInfo",
+    "PluginImportError",
+    "RegistryError",
+    "UnknownNameError",
+    "build",
+    "components",
+    "load",
+    "register",
+    "resolve",
+    "unregister",
+]
+
+KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks")
+GROUP_PREFIX = "engrammar."
+RUNTIME = "runtime"
+
+#: First-party names and the distribution that provides them, for install hints.
+FIRST_PARTY: dict[str, str] = {
+    **dict.fromkeys(["lstm", "gru", "mlp", "transformer"], "engrammar-controllers"),
+    "dnc": "engrammar-dnc",
+    "ntm": "engrammar-ntm",
+    **dict.fromkeys(["gated_delta_rnn", "gated_deltanet"], "engrammar-gated-delta"),
+    **dict.fromkeys(["titans", "neural_memory"], "engrammar-titans"),
+    **dict.fromkeys(["kv_attention", "sliding_window", "persistent_memory"], "engrammar-attention"),
+    "episodic": "engrammar-episodic",
+    **dict.fromkeys(["pulse", "nsm"], "engrammar-pulse"),
+    "realnet": "engrammar-realnet",
+    "token_router": "engrammar-routers",
+    **dict.fromkeys(
+        ["copy", "repeat_copy", "associative_recall", "mqar", "parity", "priority_sort", "antipodal",
+         "sine"],
+        "engrammar-tasks",
+    ),
+    **dict.fromkeys(
+        ["ghost_gradients", "synaptic_noise", "darwinian_regeneration", "neurogenesis"],
+        "engrammar-tricks",
+    ),
+}
+
+
+class RegistryError(LookupError):
+    """Base class of registry errors; ``str()`` is a message for the user."""
+
+
+class UnknownNameError(RegistryError):
+    pass
+
+
+class AmbiguousNameError(RegistryError):
+    pass
+
+
+class PluginImportError(RegistryError):
+    pass
+
+
+@attrs.frozen
+class ComponentInfo:
+    """One registered name. ``target`` is ``module:attribute``; ``obj`` is set for run-time entries."""
+
+    name: str
+    kind: str
+    distribution: str
+    version: str
+    target: str
+    obj: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{short_distribution(self.distribution)}:{self.name}"
+
+    @property
+    def summary(self) -> str:
+        """First line of the class docstring, read from source without importing the module."""
+        if self.obj is not None:
+            return _first_line(self.obj.__doc__)
+        return _summary_from_source(self.target) or _distribution_summary(self.distribution)
+
+
+def short_distribution(distribution: str) -> str:
+    name = normalize(distribution)
+    return name[len("engrammar-"):] if name.startswith("engrammar-") and name != "engrammar" else name
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+@lru_cache(maxsize=None)
+def _summary_from_source(target: str) -> str:
+    module_name, _, attribute = target.partition(":")
+    path = _module_path(module_name)
+    if path is None:
+        return ""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attribute.split(".")[0]:
+            return _first_line(ast.get_docstring(node))
+    return _first_line(ast.get_docstring(tree))
+
+
+def _module_path(module_name: str) -> Path | None:
+    """The source file of a module, found without executing any package (top level only)."""
+    top, *rest = module_name.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if not rest:
+        return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    for location in spec.submodule_search_locations or []:
+        base = Path(location).joinpath(*rest)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+@lru_cache(maxsize=None)
+def _distribution_summary(distribution: str) -> str:
+    try:
+        return metadata.metadata(distribution).get("Summary", "") or ""
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+
+_runtime: dict[str, ComponentInfo] = {}
+_loaded: dict[tuple[str, str], Any] = {}
+
+
+@lru_cache(maxsize=1)
+def _entry_point_infos() -> tuple[ComponentInfo, ...]:
+    infos: list[ComponentInfo] = []
+    seen: set[tuple[str, str, str]] = set()
+    for kind in KINDS:
+        for ep in metadata.entry_points(group=GROUP_PREFIX + kind):
+            dist = ep.dist
+            dist_name = dist.metadata["Name"] if dist is not None else "unknown"
+            version = dist.version if dist is not None else "?"
+            key = (ep.name, kind, normalize(dist_name))
+            if key in seen:  # the same distribution seen twice on sys.path
+                continue
+            seen.add(key)
+            infos.append(ComponentInfo(ep.name, kind, dist_name, version, ep.value))
+    return tuple(infos)
+
+
+def refresh() -> None:
+    """Forget cached metadata (after installing a plugin in a running process)."""
+    _entry_point_infos.cache_clear()
+    _summary_from_source.cache_clear()
+    _distribution_summary.cache_clear()
+    importlib.invalidate_caches()
+
+
+def _all_infos() -> list[ComponentInfo]:
+    return [*_entry_point_infos(), *_runtime.values()]
+
+
+def components(kind: str | None = None, pattern: str = "*") -> list[ComponentInfo]:
+    """Registered names, sorted, optionally of one ``kind`` and matching a glob ``pattern``.
+
+    Reads package metadata only: no plugin module is imported.
+    """
+    if kind is not None:
+        kind = _check_kind(kind)
+    found = [
+        info
+        for info in _all_infos()
+        if (kind is None or info.kind == kind) and fnmatch.fnmatchcase(info.name, pattern)
+    ]
+    return sorted(found, key=lambda i: (i.kind, i.name, normalize(i.distribution)))
+
+
+def _check_kind(kind: str) -> str:
+    if kind in KINDS:
+        return kind
+    if kind + "s" in KINDS:
+        return kind + "s"
+    if kind.endswith("y") and kind[:-1] + "ies" in KINDS:
+        return kind[:-1] + "ies"
+    raise UnknownNameError(f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+
+
+def resolve(name: str, kind: str | None = None) -> ComponentInfo:
+    """The one entry a (possibly qualified, ``dist:name``) name refers to."""
+    qualifier, _, bare = name.rpartition(":")
+    candidates = [
+        info
+        for info in _all_infos()
+        if info.name == bare and (kind is None or info.kind == _check_kind(kind))
+    ]
+    if qualifier:
+        wanted = normalize(qualifier)
+        candidates = [
+            info
+            for info in candidates
+            if wanted in (normalize(info.distribution), short_distribution(info.distribution))
+        ]
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        options = ", ".join(
+            f"{info.qualified_name} ({info.kind}, {info.distribution} {info.version})" for info in candidates
+        )
+        raise AmbiguousNameError(
+            f"{name!r} is offered by several distributions: {options}; use a qualified name"
+        )
+    raise UnknownNameError(_unknown_message(name if not qualifier else name, bare, kind))
+
+
+def _unknown_message(name: str, bare: str, kind: str | None) -> str:
+    names = sorted({info.name for info in _all_infos()})
+    message = f"no component named {name!r}"
+    if kind is not None:
+        message += f" of kind {kind!r}"
+    close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6)
+    if close:
+        message += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
+    provider = FIRST_PARTY.get(bare)
+    if provider is not None and not any(normalize(i.distribution) == provider for i in _all_infos()):
+        message += f"; it is provided by {provider}: pip install {provider}"
+    elif close and FIRST_PARTY.get(close[0]) and not any(
+        normalize(i.distribution) == FIRST_PARTY[close[0]] for i in _all_infos()
+    ):
+        message += f" ({close[0]!r} is provided by {FIRST_PARTY[close[0]]}: pip install {FIRST_PARTY[close[0]]})"
+    return message
+
+
+def load(info_or_name: ComponentInfo | str, kind: str | None = None) -> Any:
+    """Import and return the class behind a name (imports the plugin's module on first use)."""
+    info = info_or_name if isinstance(info_or_name, ComponentInfo) else resolve(info_or_name, kind)
+    if info.obj is not None:
+        return info.obj
+    key = (info.target, info.distribution)
+    if key not in _loaded:
+        module_name, _, attribute = info.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attribute.split(".") if attribute else []:
+                obj = getattr(obj, part)
+        except Exception as err:  # a broken plugin: say which, and why
+            cause = f"{type(err).__name__}: {err}".strip()
+            raise PluginImportError(
+                f"component {info.name!r} from distribution {info.distribution} {info.version} "
+                f"failed to import ({info.target}): {cause}"
+            ) from err
+        _loaded[key] = obj
+    return _loaded[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Run-time registration
+
+C = TypeVar("C")
+
+
+def register(kind: str, name: str) -> Callable[[C], C]:
+    """Class decorator registering a component under ``name`` at run time (notebooks, tests)::
+
+        @engrammar.register("memories", "my_memory")
+        class MyMemory(engrammar.Component): ...
+    """
+    kind = _check_kind(kind)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
+        raise ValueError(f"invalid component name {name!r}: use letters, digits, '_' and '-'")
+
+    def decorate(obj: C) -> C:
+        existing = _runtime.get(name)
+        if existing is not None and existing.obj is not obj:
+            raise ValueError(
+                f"{name!r} is already registered at run time by {existing.obj!r}; unregister it first"
+            )
+        module = getattr(obj, "__module__", "?")
+        qualname = getattr(obj, "__qualname__", repr(obj))
+        _runtime[name] = ComponentInfo(name, kind, RUNTIME, "-", f"{module}:{qualname}", obj)
+        return obj
+
+    return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove a run-time registration (no effect on entry points)."""
+    _runtime.pop(name, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+
+
+def _is_wiring_path(value: str) -> bool:
+    return value.endswith((".yaml", ".yml", ".toml", ".json")) or "/" in value or "\\" in value
+
+
+def build(name_or_spec: Any, **overrides: Any) -> Any:
+    """Build a component (or task, or wiring) from a registry name, a spec, a mapping or a file.
+
+    - ``build("ema", in_features=8, init_decay=0.5)``: a registry name and spec fields;
+    - ``build({"use": "ema", "in_features": 8})``: the same as data;
+    - ``build(EMASpec(...))``: a spec object of a loaded component;
+    - ``build("examples/lstm_dnc.yaml", in_features=8)``: a wiring file (or a mapping with ``nodes``).
+    """
+    from .spec import SpecError, structure
+
+    if isinstance(name_or_spec, (str, Path)) and (
+        isinstance(name_or_spec, Path) or _is_wiring_path(name_or_spec)
+    ):
+        from .wiring import build_wiring
+
+        return build_wiring(name_or_spec, **overrides)
+    if isinstance(name_or_spec, Mapping):
+        data = dict(name_or_spec)
+        if "nodes" in data:
+            from .wiring import build_wiring
+
+            return build_wiring(data, **overrides)
+        if "use" not in data:
+            raise SpecError("use", "missing: name the component to build (use: <name>)")
+        name = data.pop("use")
+        if not isinstance(name, str):
+            raise SpecError("use", f"expected a component name, got {name!r}")
+        return build(name, **{**data, **overrides})
+    if isinstance(name_or_spec, str):
+        cls = load(name_or_spec)
+        spec_cls = getattr(cls, "spec_cls", None)
+        if spec_cls is None:
+            raise TypeError(f"{name_or_spec!r} ({cls!r}) has no spec_cls; it cannot be built from a spec")
+        spec = structure(overrides, spec_cls, path=name_or_spec)
+        return cls(spec)
+    if attrs.has(type(name_or_spec)):
+        cls = _class_for_spec(type(name_or_spec))
+        spec = name_or_spec
+        if overrides:
+            from .spec import unstructure
+
+            spec = structure({**unstructure(spec), **overrides}, type(spec), path=cls.__name__)
+        return cls(spec)
+    raise TypeError(f"cannot build from {type(name_or_spec).__name__}: give a name, a mapping, a spec or a file")
+
+
+def _class_for_spec(spec_cls: type) -> Any:
+    candidates: Iterable[Any] = [*_loaded.values(), *(i.obj for i in _runtime.values())]
+    for obj in candidates:
+        if getattr(obj, "spec_cls", None) is spec_cls:
+            return obj
+    raise UnknownNameError(
+        f"no loaded component uses spec class {spec_cls.__name__}; build it by name instead"
+    )

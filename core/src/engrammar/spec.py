@@ -1,0 +1,342 @@
+"""Specs: frozen attrs classes, one cattrs converter, and errors that name their path.
+
+A spec is the complete, serialisable description of a component (or task, or wiring). Every spec
+class is an attrs class made with :func:`spec` (frozen, keyword-only); fields are declared with
+:func:`field`, which carries a one-line doc and a validator whose rule can be printed
+(``engrammar describe``). :func:`structure` turns a mapping (from YAML, TOML, JSON or Python) into a
+spec and reports the first problem as a :class:`SpecError` whose message names the full path::
+
+    nodes.mem.memory_size: must be >= 1, got 0
+
+:func:`unstructure` turns a spec back into plain data; the round trip is lossless.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "ComponentSpec",
+    "SpecError",
+    "between",
+    "converter",
+    "dump_mapping",
+    "field",
+    "ge",
+    "gt",
+    "le",
+    "load_mapping",
+    "one_of",
+    "rule_of",
+    "spec",
+    "structure",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+#: Decorator for spec classes: frozen (hashable, immutable) and keyword-only, so subclasses may add
+#: required fields after the base class's defaulted ones.
+spec = attrs.frozen(kw_only=True)
+
+
+class SpecError(ValueError):
+    """A spec value broke a rule. ``str(error)`` is one line: ``path: rule``."""
+
+    def __init__(self, path: str, rule: str) -> None:
+        self.path = path or "<spec>"
+        self.rule = rule
+        super().__init__(f"{self.path}: {rule}")
+
+    def under(self, prefix: str) -> SpecError:
+        """The same error with ``prefix`` put in front of its path."""
+        if not prefix:
+            return self
+        return SpecError(join_path(prefix, self.path if self.path != "<spec>" else ""), self.rule)
+
+
+def join_path(prefix: str, name: str) -> str:
+    if not prefix:
+        return name
+    if not name:
+        return prefix
+    return f"{prefix}.{name}"
+
+
+# --------------------------------------------------------------------------------------------
+# Validators whose rule can be printed. Each raises _RuleBroken, which structure() turns into a
+# SpecError carrying the field's full path.
+
+
+class _RuleBroken(ValueError):
+    def __init__(self, field_name: str, rule: str) -> None:
+        self.field_name = field_name
+        self.rule = rule
+        super().__init__(f"{field_name}: {rule}")
+
+
+@attrs.frozen
+class _Rule:
+    text: str
+    check: Callable[[Any], bool]
+
+    def __call__(self, instance: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+        if value is None and attribute.default is None:
+            return  # an optional field left unset
+        if not self.check(value):
+            raise _RuleBroken(attribute.name, f"must be {self.text}, got {value!r}")
+
+
+def ge(bound: float) -> _Rule:
+    """Value must be ``>= bound``."""
+    return _Rule(f">= {bound}", lambda v: v >= bound)
+
+
+def gt(bound: float) -> _Rule:
+    """Value must be ``> bound``."""
+    return _Rule(f"> {bound}", lambda v: v > bound)
+
+
+def le(bound: float) -> _Rule:
+    """Value must be ``<= bound``."""
+    return _Rule(f"<= {bound}", lambda v: v <= bound)
+
+
+def between(low: float, high: float, *, inclusive: bool = True) -> _Rule:
+    """Value must lie in ``[low, high]`` (or ``(low, high)`` when not inclusive)."""
+    if inclusive:
+        return _Rule(f"in [{low}, {high}]", lambda v: low <= v <= high)
+    return _Rule(f"in ({low}, {high})", lambda v: low < v < high)
+
+
+def one_of(*choices: Any) -> _Rule:
+    """Value must be one of ``choices``."""
+    text = "one of " + ", ".join(repr(c) for c in choices)
+    return _Rule(text, lambda v: v in choices)
+
+
+def rule_of(attribute: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    """The printable rules of a field's validator(s), or ``""``."""
+    validator = attribute.validator
+    if validator is None:
+        return ""
+    parts = getattr(validator, "_validators", None) or (validator,)
+    return "; ".join(p.text for p in parts if isinstance(p, _Rule))
+
+
+def field(
+    *,
+    default: Any = attrs.NOTHING,
+    doc: str = "",
+    validator: Any = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """Declare a spec field with a one-line ``doc`` and an optional printable ``validator``."""
+    if factory is not None:
+        return attrs.field(factory=factory, validator=validator, metadata={"doc": doc})
+    return attrs.field(default=default, validator=validator, metadata={"doc": doc})
+
+
+@spec
+class ComponentSpec:
+    """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs."""
+
+    in_features: int | None = field(
+        default=None, validator=ge(1), doc="width of the input (inferred inside a wiring)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The converter: strict about scalar types (a float is never truncated to an int, a string is
+# never parsed as a number), lenient only where no information is lost (an int is a valid float).
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError
+    return value
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError
+    return float(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(str, _strict_str)
+
+
+def type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _structure_value(value: Any, tp: Any, path: str) -> Any:
+    if attrs.has(tp):
+        return structure(value, tp, path=path)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _structure_value(value, arg, path)
+            except SpecError as err:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        raise SpecError(path, f"expected {type_name(tp)}, got {value!r}")
+    if typing.get_origin(tp) is typing.Literal:
+        if value not in args:
+            raise SpecError(path, f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    if origin in (list, tuple) and args:
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(path, f"expected a list, got {value!r}")
+        item_type = args[0]
+        items = [_structure_value(v, item_type, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict and args:
+        if not isinstance(value, Mapping):
+            raise SpecError(path, f"expected a mapping, got {value!r}")
+        return {
+            _structure_value(k, args[0], path): _structure_value(v, args[1], join_path(path, str(k)))
+            for k, v in value.items()
+        }
+    try:
+        return converter.structure(value, tp)
+    except Exception:
+        raise SpecError(path, f"expected {type_name(tp)}, got {value!r}") from None
+
+
+def structure(data: Any, cls: type[T], *, path: str = "") -> T:
+    """Build a spec of class ``cls`` from a mapping; raise :class:`SpecError` naming the path."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise SpecError(path, f"expected a mapping of {cls.__name__} fields, got {data!r}")
+    attrs.resolve_types(cls)
+    fields = attrs.fields_dict(cls)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(fields)
+            raise SpecError(join_path(path, str(key)), f"unknown field{hint} (fields: {known})")
+    kwargs: dict[str, Any] = {}
+    for name, attribute in fields.items():
+        if name not in data:
+            if attribute.default is attrs.NOTHING:
+                raise SpecError(join_path(path, name), "missing required field")
+            continue
+        kwargs[name] = _structure_value(data[name], attribute.type, join_path(path, name))
+    try:
+        return cls(**kwargs)
+    except _RuleBroken as err:
+        raise SpecError(join_path(path, err.field_name), err.rule) from None
+    except (TypeError, ValueError) as err:
+        raise SpecError(path, str(err)) from None
+
+
+def unstructure(value: Any) -> Any:
+    """Plain data (dicts, lists, scalars) for a spec; ``structure`` inverts it exactly."""
+    return converter.unstructure(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def load_mapping(source: str | Path) -> dict[str, Any]:
+    """Read a YAML, TOML or JSON file (chosen by suffix) into a dict."""
+    path = Path(source)
+    if not path.is_file():
+        raise SpecError(str(path), "no such file")
+    text = path.read_text(encoding="utf-8")
+    return parse_mapping(text, path.suffix.lower(), origin=str(path))
+
+
+def parse_mapping(text: str, suffix: str, *, origin: str = "<text>") -> dict[str, Any]:
+    """Parse YAML / TOML / JSON text (``suffix`` is ``.yaml``, ``.yml``, ``.toml`` or ``.json``)."""
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise SpecError(origin, f"unknown file type {suffix!r} (use .yaml, .toml or .json)")
+    except SpecError:
+        raise
+    except Exception as err:  # parse errors of three libraries, reported in one form
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpecError(origin, f"cannot parse: {first_line}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(origin, f"expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def dump_mapping(data: Mapping[str, Any], suffix: str) -> str:
+    """Serialise plain data as YAML, TOML or JSON text. TOML has no null: ``None`` entries are
+    left out, which round-trips for fields whose default is ``None``."""
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_dump(dict(data), sort_keys=False)
+    if suffix == ".toml":
+        import tomli_w
+
+        return tomli_w.dumps(_drop_none(dict(data)))
+    if suffix == ".json":
+        return json.dumps(data, indent=2)
+    raise SpecError("<format>", f"unknown file type {suffix!r} (use .yaml, .toml or .json)")

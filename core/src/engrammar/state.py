@@ -1,0 +1,165 @@
+"""State: a (nested) dict of tensors with the batch dimension first, and utilities that work on any.
+
+Every component's state is plain data — ``{"average": Tensor(B, D)}`` for ``ema``, a dict of its
+nodes' states for a wiring — so detaching, cloning, resetting, selecting samples and measuring size
+are written once here and work for every component, first-party or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Union
+
+import attrs
+import torch
+from torch import Tensor
+
+__all__ = [
+    "State",
+    "StateEntry",
+    "clone_state",
+    "detach_state",
+    "flatten_state",
+    "map_state",
+    "reset_where",
+    "scatter_batch",
+    "select_batch",
+    "state_nbytes",
+    "state_shapes",
+    "unflatten_state",
+    "zeros_like_spec",
+]
+
+State = dict[str, Union[Tensor, "State"]]
+StateSpec = dict[str, Union["StateEntry", "StateSpec"]]
+
+
+@attrs.frozen
+class StateEntry:
+    """Declares one state tensor: its shape without the batch dimension, and its dtype.
+
+    ``dtype=None`` means "the floating dtype the component runs in"; give a torch dtype name
+    (``"int64"``, ``"bool"``) for entries that are not floating point.
+    """
+
+    shape: tuple[int, ...] = attrs.field(converter=tuple)
+    dtype: str | None = None
+    doc: str = ""
+
+    def resolve_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
+        return float_dtype if self.dtype is None else getattr(torch, self.dtype)
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: Mapping[str, Any]) -> State:
+    """Apply ``fn`` to every tensor of a nested state, keeping its structure."""
+    return {
+        key: map_state(fn, value) if isinstance(value, Mapping) else fn(value)
+        for key, value in state.items()
+    }
+
+
+def zip_map_state(fn: Callable[..., Tensor], *states: Mapping[str, Any]) -> State:
+    """Apply ``fn`` leaf-wise to several states of the same structure."""
+    first = states[0]
+    out: State = {}
+    for key, value in first.items():
+        others = [s[key] for s in states[1:]]
+        out[key] = zip_map_state(fn, value, *others) if isinstance(value, Mapping) else fn(value, *others)
+    return out
+
+
+def detach_state(state: Mapping[str, Any]) -> State:
+    """Same values, no history: gradients stop here (truncated backpropagation)."""
+    return map_state(lambda t: t.detach(), state)
+
+
+def clone_state(state: Mapping[str, Any]) -> State:
+    """An independent copy (gradients still flow through it)."""
+    return map_state(lambda t: t.clone(), state)
+
+
+def _as_index(index: Tensor | list[int] | slice) -> Tensor | slice:
+    if isinstance(index, slice):
+        return index
+    return torch.as_tensor(index)
+
+
+def select_batch(state: Mapping[str, Any], index: Tensor | list[int] | slice) -> State:
+    """The state of the samples at ``index`` (integer indices, a boolean mask or a slice)."""
+    idx = _as_index(index)
+    return map_state(lambda t: t[idx], state)
+
+
+def scatter_batch(state: Mapping[str, Any], index: Tensor | list[int], values: Mapping[str, Any]) -> State:
+    """A new state equal to ``state`` except that rows ``index`` are replaced by ``values``."""
+    idx = _as_index(index)
+
+    def put(current: Tensor, new: Tensor) -> Tensor:
+        out = current.clone()
+        out[idx] = new.to(dtype=current.dtype)
+        return out
+
+    return zip_map_state(put, state, values)
+
+
+def reset_where(state: Mapping[str, Any], mask: Tensor, initial: Mapping[str, Any]) -> State:
+    """Where ``mask`` (shape (B,), bool) is true, that sample's state becomes ``initial``'s."""
+
+    def choose(current: Tensor, init: Tensor) -> Tensor:
+        m = mask.reshape(mask.shape[0], *([1] * (current.dim() - 1)))
+        return torch.where(m, init.to(dtype=current.dtype), current)
+
+    return zip_map_state(choose, state, initial)
+
+
+def state_nbytes(state: Mapping[str, Any]) -> int:
+    """Total bytes held by the tensors of a state."""
+    total = 0
+    for value in state.values():
+        total += state_nbytes(value) if isinstance(value, Mapping) else value.numel() * value.element_size()
+    return total
+
+
+def state_shapes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested structure of a state with each tensor replaced by its shape tuple."""
+    return {
+        key: state_shapes(value) if isinstance(value, Mapping) else tuple(value.shape)
+        for key, value in state.items()
+    }
+
+
+def flatten_state(state: Mapping[str, Any], prefix: str = "") -> dict[str, Tensor]:
+    """``{"a": {"b": t}}`` -> ``{"a.b": t}`` (for saving states as flat tensor files)."""
+    flat: dict[str, Tensor] = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_state(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten_state(flat: Mapping[str, Tensor]) -> State:
+    """Inverse of :func:`flatten_state`."""
+    state: dict[str, Any] = {}
+    for name, tensor in flat.items():
+        parts = name.split(".")
+        node = state
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = tensor
+    return state
+
+
+def zeros_like_spec(
+    state_spec: Mapping[str, Any], batch_size: int, *, device: torch.device | str | None, dtype: torch.dtype
+) -> State:
+    """A zero state for a (nested) state description."""
+    out: State = {}
+    for key, entry in state_spec.items():
+        if isinstance(entry, Mapping):
+            out[key] = zeros_like_spec(entry, batch_size, device=device, dtype=dtype)
+        else:
+            out[key] = torch.zeros((batch_size, *entry.shape), device=device, dtype=entry.resolve_dtype(dtype))
+    return out
