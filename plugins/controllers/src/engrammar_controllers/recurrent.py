@@ -1,0 +1,72 @@
+"""What ``lstm`` and ``gru`` share: the spec fields of ``torch.nn.LSTM`` / ``torch.nn.GRU``, the
+fused module that runs whole sequences, and the per-layer weights that ``step`` feeds to the cells.
+
+State is batch first, ``(B, num_layers, hidden_size)`` per tensor; PyTorch's fused modules want
+``(num_layers, B, hidden_size)``, so the state is transposed at the boundary only.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from engrammar.component import Component
+from engrammar.spec import ComponentSpec, between, field, ge, spec
+
+
+@spec
+class RecurrentSpec(ComponentSpec):
+    hidden_size: int = field(default=64, validator=ge(1), doc="width of the hidden state and of the output")
+    num_layers: int = field(default=1, validator=ge(1), doc="stacked recurrent layers")
+    dropout: float = field(
+        default=0.0,
+        validator=between(0.0, 1.0),
+        doc="dropout on every layer's output except the last, in training only (no effect with one layer, as in PyTorch)",
+    )
+
+
+class FusedRecurrent(Component):
+    """Base of the fused recurrent controllers. Subclasses set ``fused_cls`` (``nn.LSTM``/``nn.GRU``)."""
+
+    spec: RecurrentSpec
+    fused_cls: type[nn.RNNBase]
+
+    def __init__(self, spec: RecurrentSpec | None = None, **fields: object) -> None:
+        super().__init__(spec, **fields)
+        s = self.spec
+        # PyTorch warns about dropout with one layer, where it does nothing anyway.
+        self.rnn = self.fused_cls(
+            self.in_features,
+            s.hidden_size,
+            num_layers=s.num_layers,
+            dropout=s.dropout if s.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+
+    @property
+    def out_features(self) -> int:
+        return self.spec.hidden_size
+
+    def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer, the fused module's own tensors."""
+        return (
+            getattr(self.rnn, f"weight_ih_l{layer}"),
+            getattr(self.rnn, f"weight_hh_l{layer}"),
+            getattr(self.rnn, f"bias_ih_l{layer}"),
+            getattr(self.rnn, f"bias_hh_l{layer}"),
+        )
+
+    def _between_layers(self, output: Tensor, layer: int) -> Tensor:
+        """The fused module's inter-layer dropout, applied the same way in ``step``."""
+        if layer < self.spec.num_layers - 1 and self.spec.dropout > 0 and self.training:
+            return nn.functional.dropout(output, self.spec.dropout, training=True)
+        return output
+
+
+def layers_first(state: Tensor) -> Tensor:
+    """(B, L, H) -> (L, B, H), contiguous, as the fused modules want it."""
+    return state.transpose(0, 1).contiguous()
+
+
+def batch_first(state: Tensor) -> Tensor:
+    """(L, B, H) -> (B, L, H)."""
+    return state.transpose(0, 1)
