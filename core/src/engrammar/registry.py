@@ -370,7 +370,7 @@ def build(name_or_spec: Any, **overrides: Any) -> Any:
         spec_cls = getattr(cls, "spec_cls", None)
         if spec_cls is None:
             raise TypeError(f"{name_or_spec!r} ({cls!r}) has no spec_cls; it cannot be built from a spec")
-        spec = structure(overrides, spec_cls, path=name_or_spec)
+        spec = structure(overrides, spec_cls, path=name_or_spec.rpartition(":")[2])
         return cls(spec)
     if attrs.has(type(name_or_spec)):
         cls = _class_for_spec(type(name_or_spec))
