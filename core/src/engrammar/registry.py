@@ -255,20 +255,21 @@ def resolve(name: str, kind: str | None = None) -> ComponentInfo:
 
 
 def _unknown_message(name: str, bare: str, kind: str | None) -> str:
-    names = sorted({info.name for info in _all_infos()})
+    installed = {info.name for info in _all_infos()}
+    installed_dists = {normalize(info.distribution) for info in _all_infos()}
     message = f"no component named {name!r}"
     if kind is not None:
         message += f" of kind {kind!r}"
-    close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6)
-    if close:
+    close = difflib.get_close_matches(bare, sorted(installed | set(FIRST_PARTY)), n=3, cutoff=0.6)
+    if bare in FIRST_PARTY:
+        close = [bare]
+    elif close:
         message += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
-    provider = FIRST_PARTY.get(bare)
-    if provider is not None and not any(normalize(i.distribution) == provider for i in _all_infos()):
-        message += f"; it is provided by {provider}: pip install {provider}"
-    elif close and FIRST_PARTY.get(close[0]) and not any(
-        normalize(i.distribution) == FIRST_PARTY[close[0]] for i in _all_infos()
-    ):
-        message += f" ({close[0]!r} is provided by {FIRST_PARTY[close[0]]}: pip install {FIRST_PARTY[close[0]]})"
+    for candidate in close:
+        provider = FIRST_PARTY.get(candidate)
+        if candidate not in installed and provider is not None and provider not in installed_dists:
+            message += f"; {candidate!r} is provided by {provider}: pip install {provider}"
+            break
     return message
 
 
