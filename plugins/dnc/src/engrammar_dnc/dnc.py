@@ -1,0 +1,123 @@
+"""``dnc``: the Differentiable Neural Computer memory (Graves et al., 2016) as a component.
+
+Its input is the controller's output; it owns the interface projection (input -> ξ, see
+:mod:`.interface`); its output is the R read vectors, flattened, (B, T, R·W) — with the input
+appended when ``pass_through`` is set. The memory state never leaves the component: a controller
+only ever sees the read vectors (fed back through a delayed edge in a wiring).
+
+State (per sample; the batch dimension comes first)::
+
+    memory              (N, W)     the memory matrix
+    usage               (N,)       how used each cell is, in [0, 1]
+    readers.weights     (R, N)     each read head's last weighting (row r: head r)
+    writers.weights     (H, N)     each write head's last weighting
+    writers.precedence  (H, N)     per write head: how recently each cell was written
+    writers.link        (H, N, N)  per write head: temporal link matrix L[i, j] = "i written after j"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from engrammar.component import Component
+from engrammar.state import State, StateEntry
+
+from .initialization import initialize_linear
+from .interface import DNCInterface, InterfaceLayout, parse_interface
+from .memory_step import memory_step
+from .spec import DNCSpec
+from .trace import Trace
+
+__all__ = ["DNC", "DNCSpec"]
+
+
+class DNC(Component):
+    """Differentiable Neural Computer memory: content, allocation and temporal-link addressing."""
+
+    spec_cls = DNCSpec
+    spec: DNCSpec
+
+    def __init__(self, spec: DNCSpec | dict[str, Any] | None = None, **fields: Any) -> None:
+        super().__init__(spec, **fields)
+        self.layout = InterfaceLayout(self.spec)
+        self.interface = nn.Linear(self.in_features, self.layout.size)
+        initialize_linear(self.interface, self.spec.initialization)
+        read_width = self.spec.num_reads * self.spec.word_size
+        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
+        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        #: Debugging side channel (not state): see :mod:`engrammar_dnc.trace`. None unless trace=True.
+        self.last_trace: Trace | None = Trace() if self.spec.trace else None
+
+    @property
+    def out_features(self) -> int:
+        reads = self.spec.num_reads * self.spec.word_size
+        return reads + self.in_features if self.spec.pass_through else reads
+
+    def state_spec(self) -> dict[str, Any]:
+        cells, width = self.spec.memory_size, self.spec.word_size
+        reads, writes = self.spec.num_reads, self.spec.num_writes
+        return {
+            "memory": StateEntry((cells, width), doc="memory matrix M"),
+            "usage": StateEntry((cells,), doc="usage u of each cell"),
+            "readers": {"weights": StateEntry((reads, cells), doc="last read weighting of each read head")},
+            "writers": {
+                "weights": StateEntry((writes, cells), doc="last write weighting of each write head"),
+                "precedence": StateEntry((writes, cells), doc="precedence p of each write head"),
+                "link": StateEntry((writes, cells, cells), doc="temporal link L of each write head"),
+            },
+        }
+
+    def init_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        if self.last_trace is not None:
+            self.last_trace.clear()  # a fresh run starts a fresh recording
+        return super().init_state(batch_size, device=device, dtype=dtype)
+
+    # ---- computation ------------------------------------------------------------------------
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        interface = parse_interface(self.interface(x_t), self.layout)
+        reads, state = memory_step(state, interface)
+        if self.last_trace is not None:
+            self._record(interface, state)
+        return self._output(reads.flatten(1), x_t), state
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        # The projection and every activation of ξ run once for the whole sequence; only the
+        # memory recurrence itself is stepped.
+        interfaces = parse_interface(self.interface(x), self.layout)
+        reads = []
+        for t in range(x.shape[1]):
+            interface = DNCInterface(*(None if f is None else f[:, t] for f in interfaces))
+            read_t, state = memory_step(state, interface)
+            if self.last_trace is not None:
+                self._record(interface, state)
+            reads.append(read_t.flatten(1))
+        return self._output(torch.stack(reads, dim=1), x), state
+
+    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
+        """reads (..., R·W), x (..., in_features) -> (..., out_features)."""
+        if self.norm is not None:
+            reads = self.norm(reads)
+        if self.dropout is not None:
+            reads = self.dropout(reads)
+        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
+
+    def _record(self, interface: DNCInterface, state: State) -> None:
+        assert self.last_trace is not None
+        self.last_trace.record(
+            {
+                "read_weights": state["readers"]["weights"],
+                "write_weights": state["writers"]["weights"],
+                "usage": state["usage"],
+                "free_gates": interface.free_gates,
+                "allocation_gates": interface.allocation_gates,
+                "write_gates": interface.write_gates,
+                "read_modes": interface.read_modes,
+            },
+            final={"link": state["writers"]["link"]},
+        )

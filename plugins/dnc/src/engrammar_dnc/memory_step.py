@@ -1,0 +1,67 @@
+"""One DNC memory step: free, allocate, write, link, read — composed from :mod:`.addressing`.
+
+The step order is the paper's: usage is updated with last step's weightings, the write happens with
+the new allocation and this step's content key, the link and precedence follow the write, and the
+reads address the memory just written. :func:`engrammar_dnc.naive.naive_memory_step` is its oracle.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .addressing import (
+    content_weights,
+    directional_weights,
+    read_memory,
+    sharpen_keep_mass,
+    update_link,
+    update_precedence,
+    update_usage,
+    write_allocation_weights,
+    write_memory,
+)
+from .interface import DNCInterface
+
+__all__ = ["memory_step"]
+
+
+def memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
+    """Advance the memory state by one step.
+
+    ``state`` holds ``memory`` (B, N, W), ``usage`` (B, N), ``readers.weights`` (B, R, N) and
+    ``writers.{weights, precedence}`` (B, H, N), ``writers.link`` (B, H, N, N).
+    Returns the read vectors (B, R, W) and the new state (same structure, new tensors).
+    """
+    memory, readers, writers = state["memory"], state["readers"], state["writers"]
+    usage = update_usage(state["usage"], writers["weights"], interface.free_gates, readers["weights"])
+
+    write_content = content_weights(memory, interface.write_keys, interface.write_strengths)
+    write_gates, allocation_gates = interface.write_gates[..., None], interface.allocation_gates[..., None]
+    allocation = write_allocation_weights(usage, interface.write_gates * interface.allocation_gates)
+    write_weights = write_gates * (allocation_gates * allocation + (1.0 - allocation_gates) * write_content)
+    if interface.write_sharpness is not None:
+        write_weights = sharpen_keep_mass(write_weights, interface.write_sharpness)
+    memory = write_memory(memory, write_weights, interface.erase_vectors, interface.write_vectors)
+
+    link = update_link(writers["link"], writers["precedence"], write_weights)
+    precedence = update_precedence(writers["precedence"], write_weights)
+
+    heads = write_weights.shape[1]
+    forward, backward = directional_weights(link, readers["weights"])  # (B, R, H, N)
+    read_content = content_weights(memory, interface.read_keys, interface.read_strengths)
+    modes = interface.read_modes  # (B, R, 2H + 1): backward heads, forward heads, content
+    read_weights = (
+        (modes[..., :heads, None] * backward).sum(2)
+        + (modes[..., heads : 2 * heads, None] * forward).sum(2)
+        + modes[..., 2 * heads, None] * read_content
+    )
+    if interface.read_sharpness is not None:
+        read_weights = sharpen_keep_mass(read_weights, interface.read_sharpness)
+
+    new_state = {
+        "memory": memory,
+        "usage": usage,
+        "readers": {"weights": read_weights},
+        "writers": {"weights": write_weights, "precedence": precedence, "link": link},
+    }
+    return read_memory(memory, read_weights), new_state

@@ -1,0 +1,195 @@
+"""DNC addressing: hand-computed cases pin the math; the fast path matches the naive oracle."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engrammar_dnc import addressing, naive
+from engrammar_dnc.interface import DNCInterface
+from engrammar_dnc.memory_step import memory_step
+
+TOL = {"atol": 1e-5, "rtol": 0}
+
+
+def t(values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+# ---- hand-computed cases ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("impl", [addressing, naive], ids=["fast", "naive"])
+class TestHandComputed:
+    def test_allocation_takes_least_used_first(self, impl):
+        # free list by usage: cell 1 (0.1), cell 0 (0.4), cell 2 (0.9)
+        allocation = impl.allocation_weights(t([[0.4, 0.1, 0.9]]))
+        # a1 = 1 - 0.1; a0 = (1 - 0.4) * 0.1; a2 = (1 - 0.9) * 0.1 * 0.4
+        torch.testing.assert_close(allocation, t([[0.06, 0.9, 0.004]]), **TOL)
+
+    def test_two_write_heads_allocate_one_after_the_other(self, impl):
+        usage = t([[0.5, 0.5, 1.0]])
+        # head 0 (gate 0.5): cells 0, 1 tie at 0.5 -> cell 0 first: a = [0.5, 0.25, 0]
+        # its claim: u0 = 0.5 + 0.5 * 0.5 * 0.5 = 0.625, u1 = 0.5 + 0.5 * 0.5 * 0.25 = 0.5625
+        # head 1: cell 1 (0.5625) then cell 0 (0.625): a1 = 0.4375, a0 = 0.375 * 0.5625
+        allocation = impl.write_allocation_weights(usage, t([[0.5, 1.0]]))
+        expected = t([[[0.5, 0.25, 0.0], [0.375 * 0.5625, 0.4375, 0.0]]])
+        torch.testing.assert_close(allocation, expected, **TOL)
+
+    def test_usage_adds_writes_and_frees_read_cells(self, impl):
+        usage = impl.update_usage(
+            t([[0.5, 0.0, 1.0]]),
+            previous_write_weights=t([[[0.5, 0.5, 0.0]]]),
+            free_gates=t([[1.0]]),
+            previous_read_weights=t([[[0.0, 0.0, 1.0]]]),
+        )
+        # u + w - u w = [0.75, 0.5, 1]; retention (1 - f w_read) = [1, 1, 0]
+        torch.testing.assert_close(usage, t([[0.75, 0.5, 0.0]]), **TOL)
+
+    def test_link_update_fractional(self, impl):
+        link = t([[[[0.0, 0.2, 0.3], [0.4, 0.0, 0.5], [0.6, 0.7, 0.0]]]])
+        precedence = t([[[0.1, 0.2, 0.3]]])
+        write = t([[[0.5, 0.25, 0.0]]])
+        # L'[i,j] = (1 - w_i - w_j) L[i,j] + w_i p_j, zero diagonal
+        expected = t([[[[0.0, 0.15, 0.3], [0.125, 0.0, 0.45], [0.3, 0.525, 0.0]]]])
+        torch.testing.assert_close(impl.update_link(link, precedence, write), expected, **TOL)
+        # p' = (1 - sum w) p + w
+        torch.testing.assert_close(
+            impl.update_precedence(precedence, write), t([[[0.525, 0.3, 0.075]]]), **TOL
+        )
+
+    def test_link_records_write_order_and_reads_follow_it(self, impl):
+        link = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+        precedence = torch.zeros(1, 1, 3, dtype=torch.float64)
+        for cell in (0, 1, 2):  # write cells 0, 1, 2 in turn
+            write = torch.zeros(1, 1, 3, dtype=torch.float64)
+            write[0, 0, cell] = 1.0
+            link = impl.update_link(link, precedence, write)
+            precedence = impl.update_precedence(precedence, write)
+        expected = t([[[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]])  # 1 after 0, 2 after 1
+        torch.testing.assert_close(link, expected, **TOL)
+        forward, backward = impl.directional_weights(link, t([[[0.0, 1.0, 0.0]]]))
+        torch.testing.assert_close(forward, t([[[[0.0, 0.0, 1.0]]]]), **TOL)  # from 1, forward to 2
+        torch.testing.assert_close(backward, t([[[[1.0, 0.0, 0.0]]]]), **TOL)  # and backward to 0
+
+    def test_content_weights_cosine_softmax(self, impl):
+        memory = t([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+        weights = impl.content_weights(memory, t([[[2.0, 0.0]]]), t([[3.0]]))
+        scores = torch.tensor([3.0, 0.0, 3.0 / math.sqrt(2.0)], dtype=torch.float64)
+        torch.testing.assert_close(weights, torch.softmax(scores, 0)[None, None], **TOL)
+
+    def test_write_erases_then_adds(self, impl):
+        memory = torch.ones(1, 2, 2, dtype=torch.float64)
+        write, erase, vector = t([[[1.0, 0.0]]]), t([[[1.0, 0.0]]]), t([[[2.0, 3.0]]])
+        erased = impl.write_memory(memory, write, erase, vector)
+        torch.testing.assert_close(erased, t([[[2.0, 4.0], [1.0, 1.0]]]), **TOL)
+        added_only = impl.write_memory(memory, write, None, vector)
+        torch.testing.assert_close(added_only, t([[[3.0, 4.0], [1.0, 1.0]]]), **TOL)
+
+    def test_sharpening_keeps_mass(self, impl):
+        sharpened = impl.sharpen_keep_mass(t([[[0.4, 0.2, 0.2]]]), t([[2.0]]))
+        # [.16, .04, .04] / .24 * .8
+        torch.testing.assert_close(sharpened, t([[[0.8 * 2 / 3, 0.8 / 6, 0.8 / 6]]]), **TOL)
+
+    def test_read_is_weighted_sum_of_cells(self, impl):
+        memory = t([[[1.0, 2.0], [3.0, 4.0]]])
+        torch.testing.assert_close(impl.read_memory(memory, t([[[0.25, 0.75]]])), t([[[2.5, 3.5]]]), **TOL)
+
+
+def test_allocation_ties_go_to_lower_index_first():
+    allocation = addressing.allocation_weights(t([[0.5, 0.5, 0.0]]))
+    # cell 2 first, then 0 before 1 (stable sort): a0 = 0.5 * eps, a1 = 0.5 * 0.5 * eps
+    assert allocation[0, 2] == pytest.approx(1.0, abs=1e-5)
+    assert allocation[0, 0] > allocation[0, 1] > 0
+
+
+# ---- fast path against the naive oracle -------------------------------------------------------
+
+
+def random_state(batch, cells, width, reads, writes, generator):
+    def softish(*shape):
+        return torch.softmax(torch.randn(*shape, generator=generator, dtype=torch.float64), -1) * 0.9
+
+    return {
+        "memory": torch.randn(batch, cells, width, generator=generator, dtype=torch.float64),
+        "usage": torch.rand(batch, cells, generator=generator, dtype=torch.float64),
+        "readers": {"weights": softish(batch, reads, cells)},
+        "writers": {
+            "weights": softish(batch, writes, cells),
+            "precedence": softish(batch, writes, cells),
+            "link": torch.rand(batch, writes, cells, cells, generator=generator, dtype=torch.float64) / cells,
+        },
+    }
+
+
+def random_interface(batch, width, reads, writes, generator, *, erasure, sharpen):
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=generator, dtype=torch.float64)
+
+    return DNCInterface(
+        read_keys=randn(batch, reads, width),
+        read_strengths=1 + 3 * rand(batch, reads),
+        write_keys=randn(batch, writes, width),
+        write_strengths=1 + 3 * rand(batch, writes),
+        erase_vectors=rand(batch, writes, width) if erasure else None,
+        write_vectors=randn(batch, writes, width),
+        free_gates=rand(batch, reads),
+        allocation_gates=rand(batch, writes),
+        write_gates=rand(batch, writes),
+        read_modes=torch.softmax(randn(batch, reads, 2 * writes + 1), -1),
+        read_sharpness=1 + rand(batch, reads) if sharpen else None,
+        write_sharpness=1 + rand(batch, writes) if sharpen else None,
+    )
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _leaves(value)
+    elif isinstance(tree, (tuple, list)):
+        for value in tree:
+            yield from _leaves(value)
+    elif tree is not None:
+        yield tree
+
+
+@pytest.mark.parametrize(
+    ("writes", "erasure", "sharpen"), [(1, True, False), (2, True, True), (2, False, False), (1, False, True)]
+)
+def test_memory_step_matches_naive_in_values_and_gradients(writes, erasure, sharpen):
+    generator = torch.Generator().manual_seed(writes * 10 + erasure * 2 + sharpen)
+    batch, cells, width, reads = 2, 5, 3, 2
+    state = random_state(batch, cells, width, reads, writes, generator)
+    interface = random_interface(batch, width, reads, writes, generator, erasure=erasure, sharpen=sharpen)
+    inputs = [x.requires_grad_() for x in [*_leaves(state), *_leaves(interface)]]
+
+    fast_reads, fast_state = memory_step(state, interface)
+    slow_reads, slow_state = naive.naive_memory_step(state, interface)
+    fast_out = [fast_reads, *_leaves(fast_state)]
+    slow_out = [slow_reads, *_leaves(slow_state)]
+    for fast, slow in zip(fast_out, slow_out):
+        torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
+
+    probes = [torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in fast_out]
+    fast_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(fast_out, probes)), inputs)
+    slow_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(slow_out, probes)), inputs)
+    for fast, slow in zip(fast_grads, slow_grads):
+        torch.testing.assert_close(fast, slow, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_allocation_fast_matches_naive_with_gradients(seed):
+    generator = torch.Generator().manual_seed(seed)
+    usage = torch.rand(4, 7, generator=generator, dtype=torch.float64).requires_grad_()
+    gates = torch.rand(4, 3, generator=generator, dtype=torch.float64).requires_grad_()
+    fast = addressing.write_allocation_weights(usage, gates)
+    slow = naive.write_allocation_weights(usage, gates)
+    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=1e-12)
+    probe = torch.randn(fast.shape, generator=generator, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((fast * probe).sum(), [usage, gates]), torch.autograd.grad((slow * probe).sum(), [usage, gates])):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
