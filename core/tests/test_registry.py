@@ -50,7 +50,7 @@ def test_unknown_names_get_suggestions_and_install_hints(monkeypatch: pytest.Mon
     monkeypatch.setitem(registry.FIRST_PARTY, "quantum_memory", "engrammar-quantum")
     with pytest.raises(UnknownNameError, match="^no component named .quantum_memory.; .quantum_memory. is provided by engrammar-quantum: pip install engrammar-quantum$"):
         engrammar.build("quantum_memory")
-    with pytest.raises(UnknownNameError, match=r"did you mean 'quantum_memory'\?.*pip install engrammar-quantum"):
+    with pytest.raises(UnknownNameError, match=r"did you mean 'quantum_memory'.*\? 'quantum_memory' is provided by engrammar-quantum: pip install engrammar-quantum$"):
         engrammar.build("quantum_memry")
 
 

@@ -268,7 +268,8 @@ def _unknown_message(name: str, bare: str, kind: str | None) -> str:
     for candidate in close:
         provider = FIRST_PARTY.get(candidate)
         if candidate not in installed and provider is not None and provider not in installed_dists:
-            message += f"; {candidate!r} is provided by {provider}: pip install {provider}"
+            separator = " " if message.endswith("?") else "; "
+            message += f"{separator}{candidate!r} is provided by {provider}: pip install {provider}"
             break
     return message
 
