@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from engrammar_gated_delta.ops import (
     chunk_gated_delta_rule,
     naive_gated_delta_rule,
@@ -114,7 +113,7 @@ def test_reset_is_a_fresh_start_inside_a_chunk():
 
 
 def test_scale_defaults_to_inverse_sqrt_key_dim():
-    q, k, v, g, beta, s0 = make_inputs(1, 10, 1, 16, 2, torch.float64)
+    q, k, v, g, beta, _ = make_inputs(1, 10, 1, 16, 2, torch.float64)
     default, _ = chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=4)
     explicit, _ = chunk_gated_delta_rule(q, k, v, g, beta, scale=0.25, chunk_size=4)
     other, _ = chunk_gated_delta_rule(q, k, v, g, beta, scale=1.0, chunk_size=4)

@@ -53,11 +53,7 @@ def chunk_gated_delta_rule(
     value_dim = v.shape[-1]
     if scale is None:
         scale = key_dim**-0.5
-    state = (
-        initial_state
-        if initial_state is not None
-        else v.new_zeros(batch, heads, key_dim, value_dim)
-    )
+    state = initial_state if initial_state is not None else v.new_zeros(batch, heads, key_dim, value_dim)
     if length == 0:
         return v.new_zeros(batch, 0, heads, value_dim), state
 

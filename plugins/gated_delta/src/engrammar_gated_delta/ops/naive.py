@@ -38,11 +38,7 @@ def naive_gated_delta_rule(
     value_dim = v.shape[-1]
     if scale is None:
         scale = key_dim**-0.5
-    state = (
-        initial_state
-        if initial_state is not None
-        else v.new_zeros(batch, heads, key_dim, value_dim)
-    )
+    state = initial_state if initial_state is not None else v.new_zeros(batch, heads, key_dim, value_dim)
     identity = torch.eye(key_dim, dtype=k.dtype, device=k.device)
     outputs = []
     for t in range(length):

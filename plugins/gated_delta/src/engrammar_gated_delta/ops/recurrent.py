@@ -47,11 +47,7 @@ def recurrent_gated_delta_rule(
     batch, length, heads, key_dim = k.shape
     if scale is None:
         scale = key_dim**-0.5
-    state = (
-        initial_state
-        if initial_state is not None
-        else v.new_zeros(batch, heads, key_dim, v.shape[-1])
-    )
+    state = initial_state if initial_state is not None else v.new_zeros(batch, heads, key_dim, v.shape[-1])
     outputs = []
     for t in range(length):
         if resets is not None:

@@ -1,0 +1,132 @@
+"""``gated_delta_rnn``: the seed's gated delta unit, a vector-state recurrence run as a parallel scan.
+
+Per step, with hidden state h (width D = ``hidden_size``) and rank r = ``delta_rank``:
+
+    h_t = h_{t-1} + g_t ⊙ (f(x_t, h_{t-1}) - h_{t-1})                  the delta update
+    f(x, h) = U (Vᵀ h + tanh(P x + b_P)) + b_f                          U, V: (D, r); P: (r, in)
+    g_t = sigmoid(W_g x_t + b_g)                                        the "seam" gate, in (0, 1)^D
+
+f is affine in h through the rank-r projections U, Vᵀ, and g depends on the input only, so
+
+    h_t = (diag(1 - g_t) + (g_t ⊙ U) Vᵀ) h_{t-1} + g_t ⊙ (U tanh(P x_t + b_P) + b_f)
+
+is an affine recurrence with diagonal-plus-low-rank transitions: :func:`.ops.low_rank_affine_scan`
+computes all of it at O(log T) depth (``use_parallel_scan=True``), the plain loop one step at a
+time (``use_parallel_scan=False``); both mean the same and are tested against each other.
+
+``z2_symmetric=True`` makes the unit exactly odd, model(-x, -h₀) = (-y, -h): the odd path (f) has
+no biases and an odd nonlinearity (tanh), and the gate sees only even features,
+g_t = sigmoid(W_g (Q x_t)² + b_g) with Q: (r, in), so it is the same for x and -x.
+
+The output is h_t; with ``trace=True`` it is [h_t, g_t] (width 2D), so the gate can be plotted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from engrammar.component import Component
+from engrammar.spec import ComponentSpec, field, ge, spec
+from engrammar.state import State, StateEntry
+from torch import Tensor, nn
+
+from .ops.scan import low_rank_affine_scan
+
+__all__ = ["GatedDeltaRNN", "GatedDeltaRNNSpec"]
+
+
+@spec
+class GatedDeltaRNNSpec(ComponentSpec):
+    hidden_size: int = field(default=64, validator=ge(1), doc="width D of the hidden state (the seed's hidden_dim)")
+    delta_rank: int = field(default=8, validator=ge(1), doc="rank r of the projections through which f sees h and x")
+    use_parallel_scan: bool = field(default=True, doc="whole sequences by associative scan (else the plain loop)")
+    z2_symmetric: bool = field(default=False, doc="exactly odd: model(-x, -h0) = -model(x, h0)")
+    trace: bool = field(default=False, doc="output [h, g]: the hidden state and the seam gate, for plots")
+
+
+class GatedDeltaRNN(Component):
+    """Gated delta RNN: h += g ⊙ (f(x, h) - h) with low-rank affine f, as a parallel scan."""
+
+    spec_cls = GatedDeltaRNNSpec
+    spec: GatedDeltaRNNSpec
+
+    def __init__(self, spec: GatedDeltaRNNSpec | None = None, **fields: Any) -> None:
+        super().__init__(spec, **fields)
+        hidden, rank, odd = self.spec.hidden_size, self.spec.delta_rank, self.spec.z2_symmetric
+        self.input_down = nn.Linear(self.in_features, rank, bias=not odd)  # P, b_P
+        self.state_down = nn.Linear(hidden, rank, bias=False)  # Vᵀ
+        self.delta_up = nn.Linear(rank, hidden, bias=not odd)  # U, b_f
+        if odd:
+            self.gate_features = nn.Linear(self.in_features, rank, bias=False)  # Q
+            self.gate_proj = nn.Linear(rank, hidden)
+        else:
+            self.gate_features = None
+            self.gate_proj = nn.Linear(self.in_features, hidden)
+
+    @property
+    def out_features(self) -> int:
+        return self.spec.hidden_size * (2 if self.spec.trace else 1)
+
+    def state_spec(self) -> dict[str, StateEntry]:
+        return {"hidden": StateEntry((self.spec.hidden_size,), doc="hidden state h")}
+
+    # ---- input-only parts, for all steps at once -------------------------------------------
+
+    def gate(self, x: Tensor) -> Tensor:
+        """The seam gate g: x (..., in) -> (..., D), in (0, 1)."""
+        if self.gate_features is not None:
+            return torch.sigmoid(self.gate_proj(self.gate_features(x).square()))
+        return torch.sigmoid(self.gate_proj(x))
+
+    def _drive(self, x: Tensor) -> Tensor:
+        """The input's part of f: U tanh(P x + b_P) + b_f, (..., D)."""
+        return self.delta_up(torch.tanh(self.input_down(x)))
+
+    def _output(self, hidden: Tensor, gate: Tensor) -> Tensor:
+        return torch.cat([hidden, gate], dim=-1) if self.spec.trace else hidden
+
+    # ---- paths -----------------------------------------------------------------------------
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        gate, drive = self.gate(x_t), self._drive(x_t)
+        hidden = self._update(state["hidden"], gate, drive)
+        return self._output(hidden, gate), {"hidden": hidden}
+
+    def _update(self, hidden: Tensor, gate: Tensor, drive: Tensor) -> Tensor:
+        target = nn.functional.linear(self.state_down(hidden), self.delta_up.weight) + drive  # f(x, h)
+        return hidden + gate * (target - hidden)
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self._run(x, state, None)
+
+    def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
+        return self._run(x, state, resets)
+
+    def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
+        gate, drive = self.gate(x), self._drive(x)  # (B, T, D) each
+        if self.spec.use_parallel_scan:
+            hidden = self._scan(gate, drive, state["hidden"], resets)
+        else:
+            hidden = self._loop(gate, drive, state["hidden"], resets)
+        return self._output(hidden, gate), {"hidden": hidden[:, -1]}
+
+    def _loop(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:
+        states = []
+        for t in range(gate.shape[1]):
+            if resets is not None:
+                hidden = hidden * (~resets[:, t, None]).to(hidden.dtype)
+            hidden = self._update(hidden, gate[:, t], drive[:, t])
+            states.append(hidden)
+        return torch.stack(states, dim=1)
+
+    def _scan(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:
+        batch, length, _ = gate.shape
+        up = self.delta_up.weight  # U: (D, r)
+        diagonal = 1.0 - gate
+        left = gate[..., None] * up  # (B, T, D, r): g_t ⊙ U
+        right = self.state_down.weight.transpose(0, 1).expand(batch, length, *up.shape)  # V
+        if resets is not None:  # a reset step ignores h_{t-1}: its transition is zero
+            keep = (~resets).to(gate.dtype)[..., None]
+            diagonal, left = diagonal * keep, left * keep[..., None]
+        return low_rank_affine_scan(diagonal, left, right, gate * drive, hidden)
