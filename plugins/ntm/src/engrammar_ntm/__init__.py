@@ -1,0 +1,9 @@
+"""engrammar-ntm: the Neural Turing Machine memory (registry name ``ntm``)."""
+
+from __future__ import annotations
+
+from .ntm import NTM
+from .spec import NTMSpec
+from .trace import Trace
+
+__all__ = ["NTM", "NTMSpec", "Trace"]

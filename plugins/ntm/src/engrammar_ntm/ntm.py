@@ -1,0 +1,125 @@
+"""``ntm``: the Neural Turing Machine memory (Graves et al., 2014) as a component.
+
+Its input is the controller's output; it owns the interface projection (see :mod:`.interface`);
+its output is the R read vectors, flattened, (B, T, R·W) — with the input appended when
+``pass_through`` is set. The memory state never leaves the component.
+
+State (per sample; the batch dimension comes first)::
+
+    memory            (N, W)   the memory matrix (starts at ``initial_memory``)
+    readers.weights   (R, N)   each read head's last weighting (row r: head r; starts on cell 0)
+    writers.weights   (H, N)   each write head's last weighting (starts on cell 0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from engrammar.component import Component
+from engrammar.state import State, StateEntry
+
+from .initialization import initialize_linear
+from .interface import InterfaceLayout, NTMInterface, parse_interface, select_step
+from .memory_step import memory_step
+from .spec import NTMSpec
+from .trace import Trace
+
+__all__ = ["NTM", "NTMSpec"]
+
+
+class NTM(Component):
+    """Neural Turing Machine memory: content and location (shift) addressing, erase and add."""
+
+    spec_cls = NTMSpec
+    spec: NTMSpec
+
+    def __init__(self, spec: NTMSpec | dict[str, Any] | None = None, **fields: Any) -> None:
+        super().__init__(spec, **fields)
+        self.layout = InterfaceLayout(self.spec)
+        self.interface = nn.Linear(self.in_features, self.layout.size)
+        initialize_linear(self.interface, self.spec.initialization)
+        read_width = self.spec.num_reads * self.spec.word_size
+        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
+        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        # Small distinct starting words, fixed at construction (a buffer, saved with the
+        # parameters): identical cells would make content addressing blind at the start.
+        bound = 1.0 / math.sqrt(self.spec.memory_size + self.spec.word_size)
+        initial = torch.empty(self.spec.memory_size, self.spec.word_size).uniform_(-bound, bound)
+        self.register_buffer("initial_memory", initial)
+        #: Debugging side channel (not state): see :mod:`engrammar_ntm.trace`. None unless trace=True.
+        self.last_trace: Trace | None = Trace() if self.spec.trace else None
+
+    @property
+    def out_features(self) -> int:
+        reads = self.spec.num_reads * self.spec.word_size
+        return reads + self.in_features if self.spec.pass_through else reads
+
+    def state_spec(self) -> dict[str, Any]:
+        cells, width = self.spec.memory_size, self.spec.word_size
+        return {
+            "memory": StateEntry((cells, width), doc="memory matrix M"),
+            "readers": {"weights": StateEntry((self.spec.num_reads, cells), doc="last weighting of each read head")},
+            "writers": {"weights": StateEntry((self.spec.num_writes, cells), doc="last weighting of each write head")},
+        }
+
+    def init_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        if self.last_trace is not None:
+            self.last_trace.clear()  # a fresh run starts a fresh recording
+        state = super().init_state(batch_size, device=device, dtype=dtype)
+        memory = state["memory"]
+        state["memory"] = self.initial_memory.to(memory.device, memory.dtype).expand_as(memory).clone()
+        # every head starts focused on cell 0, so shifts have a defined origin
+        for group in ("readers", "writers"):
+            weights = state[group]["weights"]
+            weights[..., 0] = 1.0
+        return state
+
+    # ---- computation ------------------------------------------------------------------------
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        interface = parse_interface(self.interface(x_t), self.layout)
+        reads, state = memory_step(state, interface)
+        if self.last_trace is not None:
+            self._record(interface, state)
+        return self._output(reads.flatten(1), x_t), state
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        # The projection and every activation of ξ run once for the whole sequence.
+        interfaces = parse_interface(self.interface(x), self.layout)
+        reads = []
+        for t in range(x.shape[1]):
+            interface = select_step(interfaces, t)
+            read_t, state = memory_step(state, interface)
+            if self.last_trace is not None:
+                self._record(interface, state)
+            reads.append(read_t.flatten(1))
+        return self._output(torch.stack(reads, dim=1), x), state
+
+    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
+        if self.norm is not None:
+            reads = self.norm(reads)
+        if self.dropout is not None:
+            reads = self.dropout(reads)
+        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
+
+    def _record(self, interface: NTMInterface, state: State) -> None:
+        assert self.last_trace is not None
+        self.last_trace.record(
+            {
+                "read_weights": state["readers"]["weights"],
+                "write_weights": state["writers"]["weights"],
+                "read_gates": interface.reads.gates,
+                "write_gates": interface.writes.gates,
+                "read_shifts": interface.reads.shifts,
+                "write_shifts": interface.writes.shifts,
+                "read_sharpness": interface.reads.sharpness,
+                "write_sharpness": interface.writes.sharpness,
+            },
+            final={"memory": state["memory"]},
+        )

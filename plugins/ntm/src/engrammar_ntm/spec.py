@@ -1,0 +1,51 @@
+"""The NTM spec: every option of the component, with its rule and a one-line doc."""
+
+from __future__ import annotations
+
+import attrs
+from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, spec
+
+from .gates import GATE_TYPES
+
+__all__ = ["INITIALIZATIONS", "NTMSpec"]
+
+INITIALIZATIONS = ("xavier", "kaiming", "orthogonal", "normal", "torch")
+
+
+def none_or_ge(bound: float) -> object:
+    """Printable rule "None or >= bound" (core's rules skip None only when the default is None)."""
+    return attrs.evolve(ge(bound), text=f"None or >= {bound}", check=lambda v: v is None or v >= bound)
+
+
+@spec
+class NTMSpec(ComponentSpec):
+    """Options of :class:`engrammar_ntm.ntm.NTM`. Names follow the seed conversation."""
+
+    memory_size: int = field(default=32, validator=ge(1), doc="number of memory cells N")
+    word_size: int = field(default=16, validator=ge(1), doc="width W of each memory cell")
+    num_reads: int = field(default=1, validator=ge(1), doc="number of read heads R")
+    num_writes: int = field(default=1, validator=ge(1), doc="number of write heads H")
+    shift_range: int = field(default=1, validator=ge(0), doc="shifts -S..S of the shift convolution")
+    erasure: bool = field(default=True, doc="erase before adding on write (False: add only)")
+    gating: bool = field(
+        default=True, doc="learned interpolation gate g (False: g = 1, the content weighting is used)"
+    )
+    gate_type: str = field(default="sigmoid", validator=one_of(*GATE_TYPES), doc="activation of the gate g")
+    gate_steepness: float = field(
+        default=10.0, validator=gt(0.0), doc="slope k of steep_sigmoid gates: sigmoid(k x)"
+    )
+    beta: float | None = field(
+        default=None, validator=gt(0.0), doc="key strength β of content addressing (None: learned, > 0)"
+    )
+    gamma: float | None = field(
+        default=None, validator=none_or_ge(1.0), doc="sharpening γ of the weightings (None: learned, >= 1)"
+    )
+    normalization: bool = field(default=False, doc="layer norm on the read vectors")
+    dropout: float = field(
+        default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)"
+    )
+    initialization: str = field(
+        default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
+    )
+    pass_through: bool = field(default=False, doc="append the input to the output: [reads, x]")
+    trace: bool = field(default=False, doc="record weightings and gates on .last_trace (for plots)")
