@@ -1,0 +1,50 @@
+"""From a file, a mapping or a spec to a graph spec, and to a built :class:`Graph`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .graph import Graph
+from .loader import apply_overrides, load_data, merge
+from .spec import GraphSpec
+
+__all__ = ["build_wiring", "load_graph_spec"]
+
+
+def load_graph_spec(
+    source: str | Path | Mapping[str, Any] | GraphSpec | Any,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> GraphSpec:
+    """The :class:`GraphSpec` of a wiring file (YAML, TOML or JSON), a mapping or a spec, with
+    ``extends:`` resolved and dotted ``overrides`` applied (``{"nodes.mem.memory_size": 64}`` or
+    ``["nodes.mem.memory_size=64"]``)."""
+    if isinstance(source, GraphSpec):
+        data = source.to_data()
+    elif isinstance(source, Mapping):
+        data = dict(source)
+        if "extends" in data:
+            parents = data.pop("extends")
+            base: dict[str, Any] = {}
+            for parent in [parents] if isinstance(parents, (str, Path)) else parents:
+                base = merge(base, load_data(parent))
+            data = merge(base, data)
+    elif hasattr(source, "read_text") and not isinstance(source, Path):  # a packaged resource
+        from ..spec import parse_mapping
+
+        data = parse_mapping(source.read_text(encoding="utf-8"), Path(str(source.name)).suffix.lower(), origin=str(source))
+    else:
+        data = load_data(source)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return GraphSpec.from_data(data)
+
+
+def build_wiring(source: str | Path | Mapping[str, Any] | GraphSpec, **overrides: Any) -> Graph:
+    """Build a wiring as one component. Keyword overrides are dotted keys (top-level keys such as
+    ``in_features`` can be passed directly)::
+
+        net = build_wiring("examples/lstm_dnc.yaml", in_features=16, **{"nodes.mem.memory_size": 64})
+    """
+    return Graph(load_graph_spec(source, overrides))

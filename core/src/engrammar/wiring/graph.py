@@ -1,0 +1,378 @@
+"""A built wiring is a component: ``Graph``.
+
+Its state is the dict of its nodes' states (stateless nodes have none), plus, under ``"@history"``,
+the last K outputs of every node read with a delay (K = the largest delay read), so that running
+a sequence whole, in chunks with the state carried, or step by step gives the same outputs, and
+resets inside a sequence equal fresh starts::
+
+    {"ctrl": {...}, "mem": {...}, "@history": {"mem": Tensor(B, 1, W_mem)}}
+
+Parameters are named ``nodes.<node>.<parameter>`` whatever form the wiring was written in, so a
+checkpoint saved from a model built from YAML loads into the same model built in Python.
+
+Auxiliary losses (the load-balancing loss of a ``moe`` node): after a ``forward`` or ``step``,
+:meth:`Graph.auxiliary_losses` returns ``{"<node>.<loss>": scalar}`` over the tokens of that call;
+the values are already weighted and the trainer adds their sum to its loss (see docs/wiring.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..component import Component
+from ..spec import ComponentSpec, SpecError, field, spec
+from ..state import State, StateEntry, reset_where
+from .errors import WiringError
+from .history import advance_history, delayed_sequence
+from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
+from .refs import INPUT, Ref
+from .spec import HISTORY_KEY, GraphSpec
+from .validate import ResolvedGraph, instantiate, resolve_graph
+
+__all__ = ["Graph", "WiringFile", "WiringFileSpec", "wiring_class", "wiring_file_class"]
+
+_EMPTY: State = {}
+
+
+def has_auxiliary_losses(module: nn.Module) -> bool:
+    return hasattr(module, "auxiliary_losses") and hasattr(module, "begin_auxiliary_record")
+
+
+class _Loop:
+    """A step-major stage compiled to flat lists, so each step costs little Python.
+
+    Every input piece of a loop node is ``(kind, index, offset)``: kind 0 reads step t of an
+    external sequence (from x, an earlier stage, or a delayed earlier stage), kind 1 reads the
+    output of a loop node at this step, kind 2 reads a loop node's output ``offset`` steps back
+    from the loop's history lists."""
+
+    def __init__(self, graph: Graph, names: tuple[str, ...], needed: set[str]) -> None:
+        self.names = names
+        position = {name: i for i, name in enumerate(names)}
+        resolved = graph.resolved
+        self.external: list[Ref] = []
+        self.history_sources = [s for s in resolved.history if s in position]
+        history_index = {s: i for i, s in enumerate(self.history_sources)}
+        self.history_from = [position[s] for s in self.history_sources]
+        self.pieces: list[tuple[tuple[int, int, int], ...]] = []
+        for name in names:
+            pieces = []
+            for ref in resolved.nodes[name].refs:
+                if ref.name in position and ref.delay == 0:
+                    pieces.append((1, position[ref.name], 0))
+                elif ref.name in position:
+                    pieces.append((2, history_index[ref.name], -ref.delay))
+                else:
+                    if ref not in self.external:
+                        self.external.append(ref)
+                    pieces.append((0, self.external.index(ref), 0))
+            self.pieces.append(tuple(pieces))
+        self.modules = [graph.nodes[name] for name in names]
+        self.steps = [module._step for module in self.modules]
+        self.stateful = [name in graph.stateful for name in names]
+        self.collect = [name in needed for name in names]
+
+
+class Graph(Component):
+    """A wiring of registered components, run as one component (see the module docstring)."""
+
+    spec_cls: ClassVar[type[ComponentSpec]] = GraphSpec
+
+    def __init__(self, spec: GraphSpec | Mapping[str, Any] | None = None, **fields: Any) -> None:
+        if spec is None or isinstance(spec, Mapping):
+            spec = GraphSpec.from_data({**(spec or {}), **fields})
+            fields = {}
+        super().__init__(spec, **fields)
+        self._setup(self.spec)  # type: ignore[arg-type]
+
+    # ---- construction -----------------------------------------------------------------------
+
+    def _setup(self, graph_spec: GraphSpec, resolved: ResolvedGraph | None = None) -> None:
+        self.graph_spec = graph_spec
+        self.resolved = resolved if resolved is not None else resolve_graph(graph_spec)
+        self.plan: Plan = make_plan(self.resolved)
+        # Built in declaration order, so the random initialisation does not depend on the plan.
+        self.nodes = nn.ModuleDict(
+            {
+                name: instantiate(node.cls, node.spec, f"nodes.{name}")
+                for name, node in self.resolved.nodes.items()
+            }
+        )
+        self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
+        self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
+        self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}
+        self._order = self.plan.order
+        self._steps = [(name, self.nodes[name]._step, self._refs[name]) for name in self._order]
+        readers_outside: dict[str, set[str]] = {}
+        for name, refs in self._refs.items():
+            for ref in refs:
+                readers_outside.setdefault(ref.name, set()).add(name)
+        out_names = {r.name for r in self.resolved.out}
+        self._stages: list[tuple[str, Any]] = []
+        for stage in self.plan.stages:
+            if stage.mode == LAYER_MAJOR:
+                self._stages.append((LAYER_MAJOR, stage.nodes[0]))
+                continue
+            inside = set(stage.nodes)
+            needed = {
+                n for n in stage.nodes if n in out_names or (readers_outside.get(n, set()) - inside)
+            }
+            self._stages.append(("loop", _Loop(self, stage.nodes, needed)))
+
+    # ---- what the protocol asks -------------------------------------------------------------
+
+    @property
+    def out_features(self) -> int:
+        return self.resolved.out_features
+
+    def state_spec(self) -> dict[str, Any]:
+        described: dict[str, Any] = {name: self.nodes[name].state_spec() for name in self.stateful}  # type: ignore[operator]
+        if self.resolved.history:
+            described[HISTORY_KEY] = {
+                source: StateEntry((longest, width), doc=f"last {longest} output(s) of {source}, oldest first")
+                for source, (longest, width) in self.resolved.history.items()
+            }
+        return described
+
+    def init_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        device, dtype = self._placement(device, dtype)
+        state: State = {
+            name: self.nodes[name].init_state(batch_size, device=device, dtype=dtype)  # type: ignore[operator]
+            for name in self.stateful
+        }
+        if self.resolved.history:
+            state[HISTORY_KEY] = {
+                source: torch.zeros(batch_size, longest, width, device=device, dtype=dtype)
+                for source, (longest, width) in self.resolved.history.items()
+            }
+        return state
+
+    def describe_plan(self) -> str:
+        """The execution plan as text (what ``engrammar build`` prints)."""
+        return format_plan(self.resolved, self.plan)
+
+    # ---- auxiliary losses -------------------------------------------------------------------
+
+    def begin_auxiliary_record(self) -> None:
+        """Forget the auxiliary losses recorded so far (each public forward/step starts anew)."""
+        for name in self._auxiliary:
+            self.nodes[name].begin_auxiliary_record()  # type: ignore[operator]
+
+    def auxiliary_losses(self) -> dict[str, Tensor]:
+        """``{"<node>.<name>": scalar}``: the weighted auxiliary losses of the last forward/step."""
+        losses: dict[str, Tensor] = {}
+        for name in self._auxiliary:
+            for key, value in self.nodes[name].auxiliary_losses().items():  # type: ignore[operator]
+                losses[f"{name}.{key}"] = value
+        return losses
+
+    def forward(
+        self, x: Tensor, state: State | None = None, resets: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        self.begin_auxiliary_record()
+        return super().forward(x, state, resets)
+
+    def step(
+        self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        self.begin_auxiliary_record()
+        return super().step(x_t, state, reset)
+
+    # ---- execution --------------------------------------------------------------------------
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self._run(x, state, None)
+
+    def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
+        return self._run(x, state, resets)
+
+    def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
+        counts = resets.to(torch.int32).cumsum(1) if resets is not None else None
+        history_in: Mapping[str, Tensor] = state.get(HISTORY_KEY, _EMPTY)  # type: ignore[assignment]
+        sequences: dict[str, Tensor] = {INPUT: x}
+        delayed: dict[Ref, Tensor] = {}
+        new_state: State = {}
+        new_history: dict[str, Tensor] = {}
+
+        def read(ref: Ref) -> Tensor:
+            if ref.delay == 0:
+                return sequences[ref.name]
+            if ref not in delayed:
+                delayed[ref] = delayed_sequence(history_in[ref.name], sequences[ref.name], ref.delay, counts)
+            return delayed[ref]
+
+        def gather(refs: tuple[Ref, ...]) -> Tensor:
+            if len(refs) == 1:
+                return read(refs[0])
+            return torch.cat([read(ref) for ref in refs], dim=-1)
+
+        for mode, item in self._stages:
+            if mode == LAYER_MAJOR:
+                name = item
+                y, node_state = self.nodes[name](gather(self._refs[name]), state.get(name, _EMPTY), resets)
+                sequences[name] = y
+                if name in state:
+                    new_state[name] = node_state
+            else:
+                self._run_loop(item, x, state, resets, read, sequences, new_state, new_history)
+        for source in self.resolved.history:
+            if source not in new_history:
+                new_history[source] = advance_history(history_in[source], sequences[source], counts)
+        if new_history:
+            new_state[HISTORY_KEY] = new_history
+        return gather(self.resolved.out), new_state
+
+    def _run_loop(
+        self,
+        loop: _Loop,
+        x: Tensor,
+        state: State,
+        resets: Tensor | None,
+        read: Any,
+        sequences: dict[str, Tensor],
+        new_state: State,
+        new_history: dict[str, Tensor],
+    ) -> None:
+        batch, length = x.shape[0], x.shape[1]
+        external = [read(ref).unbind(1) for ref in loop.external]
+        states = [state.get(name, _EMPTY) for name in loop.names]
+        history_in: Mapping[str, Tensor] = state.get(HISTORY_KEY, _EMPTY)  # type: ignore[assignment]
+        histories = [list(history_in[source].unbind(1)) for source in loop.history_sources]
+        outputs: list[list[Tensor]] = [[] for _ in loop.names]
+        current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
+        reset_steps = resets.any(0).tolist() if resets is not None else None
+        initial: list[State] | None = None
+        steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
+        history_from = loop.history_from
+        node_range = range(len(loop.names))
+        for t in range(length):
+            if reset_steps is not None and reset_steps[t]:
+                mask = resets[:, t]  # type: ignore[index]
+                if initial is None:
+                    initial = [
+                        m.init_state(batch, device=x.device, dtype=x.dtype) if s else _EMPTY  # type: ignore[operator]
+                        for m, s in zip(loop.modules, loop.stateful)
+                    ]
+                states = [reset_where(s, mask, i) if s else s for s, i in zip(states, initial)]
+                empty = mask[:, None]
+                histories = [[h.masked_fill(empty, 0.0) for h in hist] for hist in histories]
+            for i in node_range:
+                pieces = pieces_of[i]
+                parts = []
+                for kind, index, offset in pieces:
+                    if kind == 0:
+                        parts.append(external[index][t])
+                    elif kind == 1:
+                        parts.append(current[index])
+                    else:
+                        parts.append(histories[index][offset])
+                y, states[i] = steps[i](parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1), states[i])
+                current[i] = y
+                if collect[i]:
+                    outputs[i].append(y)
+            for hist, source in zip(histories, history_from):
+                hist.append(current[source])
+                del hist[0]
+        for i, name in enumerate(loop.names):
+            if loop.stateful[i]:
+                new_state[name] = states[i]
+            if collect[i]:
+                sequences[name] = torch.stack(outputs[i], dim=1)
+        for source, hist in zip(loop.history_sources, histories):
+            new_history[source] = torch.stack(hist, dim=1)
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        history: Mapping[str, Tensor] = state.get(HISTORY_KEY, _EMPTY)  # type: ignore[assignment]
+        values: dict[str, Tensor] = {INPUT: x_t}
+
+        def read(ref: Ref) -> Tensor:
+            if ref.delay == 0:
+                return values[ref.name]
+            buffer = history[ref.name]
+            return buffer[:, buffer.shape[1] - ref.delay]
+
+        new_state: State = {}
+        for name, step, refs in self._steps:
+            inputs = read(refs[0]) if len(refs) == 1 else torch.cat([read(r) for r in refs], dim=-1)
+            values[name], node_state = step(inputs, state.get(name, _EMPTY))
+            if name in state:
+                new_state[name] = node_state
+        if history:
+            new_state[HISTORY_KEY] = {
+                source: torch.cat([buffer[:, 1:], values[source].unsqueeze(1)], dim=1)
+                for source, buffer in history.items()
+            }
+        out = self.resolved.out
+        return (read(out[0]) if len(out) == 1 else torch.cat([read(r) for r in out], dim=-1)), new_state
+
+    def extra_repr(self) -> str:
+        return f"name={self.graph_spec.name!r}, in_features={self.in_features}, out_features={self.out_features}"
+
+
+# ---- wirings used by name or by path ----------------------------------------------------------
+
+
+@spec
+class WiringFileSpec(ComponentSpec):
+    """Fields of a node that uses another wiring (by registered name or by file path)."""
+
+    overrides: dict[str, Any] = field(
+        factory=dict, doc="dotted overrides applied to the wiring, e.g. {'nodes.mem.memory_size': 64}"
+    )
+
+
+class WiringFile(Graph):
+    """A wiring loaded from a file, usable as a node of another wiring. Subclasses set ``source``
+    (made by :func:`wiring_class` or :func:`wiring_file_class`); ``in_features`` comes from the
+    parent wiring and replaces the file's."""
+
+    spec_cls: ClassVar[type[ComponentSpec]] = WiringFileSpec
+    source: ClassVar[Any] = None
+
+    def __init__(self, spec: WiringFileSpec | Mapping[str, Any] | None = None, **fields: Any) -> None:
+        Component.__init__(self, spec, **fields)
+        from .build import load_graph_spec
+
+        if self.source is None:
+            raise WiringError(type(self).__name__, "no wiring file set (use wiring_class or wiring_file_class)")
+        overrides = {**self.spec.overrides, "in_features": self.in_features}  # type: ignore[attr-defined]
+        try:
+            graph_spec = load_graph_spec(self.source, overrides)
+        except SpecError as err:
+            raise SpecError(f"{type(self).__name__}.{err.path}", err.rule) from None
+        self._setup(graph_spec)
+
+
+def wiring_class(package: str, resource: str, name: str | None = None) -> type[WiringFile]:
+    """A component class for a wiring file shipped inside ``package``; point an entry point at it::
+
+        # my_package/wirings.py
+        from engrammar.wiring import wiring_class
+        LstmEma = wiring_class(__package__, "lstm_ema.yaml")
+
+        # pyproject.toml
+        [project.entry-points."engrammar.layers"]
+        lstm_ema = "my_package.wirings:LstmEma"
+
+    and ``use: lstm_ema`` works in any wiring, like a component of a plugin.
+    """
+    path = resources.files(package).joinpath(resource)
+    cls_name = name or "".join(part.title() for part in Path(resource).stem.replace("-", "_").split("_"))
+    doc = f"Wiring {resource} of {package}."
+    return type(cls_name, (WiringFile,), {"source": path, "__doc__": doc, "__module__": package})
+
+
+@lru_cache(maxsize=None)
+def wiring_file_class(path: str) -> type[WiringFile]:
+    """A component class for a wiring file named by path (``use: blocks/residual_ema.yaml``)."""
+    stem = Path(path).stem
+    return type(f"WiringFile_{stem}", (WiringFile,), {"source": Path(path), "__doc__": f"Wiring {path}."})
