@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from engrammar_dnc import addressing, naive
 from engrammar_dnc.interface import DNCInterface
 from engrammar_dnc.memory_step import memory_step
@@ -56,9 +55,7 @@ class TestHandComputed:
         expected = t([[[[0.0, 0.15, 0.3], [0.125, 0.0, 0.45], [0.3, 0.525, 0.0]]]])
         torch.testing.assert_close(impl.update_link(link, precedence, write), expected, **TOL)
         # p' = (1 - sum w) p + w
-        torch.testing.assert_close(
-            impl.update_precedence(precedence, write), t([[[0.525, 0.3, 0.075]]]), **TOL
-        )
+        torch.testing.assert_close(impl.update_precedence(precedence, write), t([[[0.525, 0.3, 0.075]]]), **TOL)
 
     def test_link_records_write_order_and_reads_follow_it(self, impl):
         link = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
@@ -191,5 +188,8 @@ def test_allocation_fast_matches_naive_with_gradients(seed):
     slow = naive.write_allocation_weights(usage, gates)
     torch.testing.assert_close(fast, slow, atol=1e-12, rtol=1e-12)
     probe = torch.randn(fast.shape, generator=generator, dtype=torch.float64)
-    for a, b in zip(torch.autograd.grad((fast * probe).sum(), [usage, gates]), torch.autograd.grad((slow * probe).sum(), [usage, gates])):
+    for a, b in zip(
+        torch.autograd.grad((fast * probe).sum(), [usage, gates]),
+        torch.autograd.grad((slow * probe).sum(), [usage, gates]),
+    ):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from engrammar.spec import SpecError
 from engrammar_dnc import DNC
 from engrammar_dnc.addressing import allocation_weights
@@ -64,7 +63,7 @@ def test_erasure_on_erases():
 
 def test_gating_off_always_writes_to_the_allocated_cell():
     component = build(gating=False)
-    y, state = component(inputs(length=1))
+    _, state = component(inputs(length=1))
     # from the empty memory every sample allocates cell 0 in full, whatever its input
     expected = torch.zeros(3, 1, 6, dtype=torch.float64)
     expected[:, :, 0] = 1.0

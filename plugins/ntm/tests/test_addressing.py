@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from engrammar_ntm import addressing, naive
 from engrammar_ntm.interface import HeadControls, NTMInterface
 from engrammar_ntm.memory_step import memory_step
@@ -59,7 +58,9 @@ class TestHandComputed:
         memory = torch.zeros(1, 5, 2, dtype=torch.float64)
         weights = t([[[1.0, 0.0, 0.0, 0.0, 0.0]]])
         for step in range(1, 4):
-            weights = impl.address(memory, weights, t([[[1.0, 0.0]]]), t([[1.0]]), t([[0.0]]), t([[[0.0, 0.0, 1.0]]]), t([[5.0]]))
+            weights = impl.address(
+                memory, weights, t([[[1.0, 0.0]]]), t([[1.0]]), t([[0.0]]), t([[[0.0, 0.0, 1.0]]]), t([[5.0]])
+            )
             assert int(weights[0, 0].argmax()) == step
             assert float(weights[0, 0].max()) > 0.999
 
@@ -77,14 +78,20 @@ def controls(batch, heads, width, shifts, generator):
     )
 
 
-@pytest.mark.parametrize(("reads", "writes", "shift_range", "erasure"), [(1, 1, 1, True), (2, 2, 2, False), (3, 1, 0, True)])
+@pytest.mark.parametrize(
+    ("reads", "writes", "shift_range", "erasure"), [(1, 1, 1, True), (2, 2, 2, False), (3, 1, 0, True)]
+)
 def test_memory_step_matches_naive_in_values_and_gradients(reads, writes, shift_range, erasure):
     generator = torch.Generator().manual_seed(reads * 100 + writes * 10 + shift_range)
     batch, cells, width, shifts = 2, 5, 3, 2 * shift_range + 1
     state = {
         "memory": torch.randn(batch, cells, width, generator=generator, dtype=torch.float64),
-        "readers": {"weights": torch.softmax(torch.randn(batch, reads, cells, generator=generator, dtype=torch.float64), -1)},
-        "writers": {"weights": torch.softmax(torch.randn(batch, writes, cells, generator=generator, dtype=torch.float64), -1)},
+        "readers": {
+            "weights": torch.softmax(torch.randn(batch, reads, cells, generator=generator, dtype=torch.float64), -1)
+        },
+        "writers": {
+            "weights": torch.softmax(torch.randn(batch, writes, cells, generator=generator, dtype=torch.float64), -1)
+        },
     }
     interface = NTMInterface(
         reads=controls(batch, reads, width, shifts, generator),
@@ -93,8 +100,12 @@ def test_memory_step_matches_naive_in_values_and_gradients(reads, writes, shift_
         add_vectors=torch.randn(batch, writes, width, generator=generator, dtype=torch.float64),
     )
     inputs = [
-        state["memory"], state["readers"]["weights"], state["writers"]["weights"],
-        *interface.reads, *interface.writes, interface.add_vectors,
+        state["memory"],
+        state["readers"]["weights"],
+        state["writers"]["weights"],
+        *interface.reads,
+        *interface.writes,
+        interface.add_vectors,
         *([interface.erase_vectors] if erasure else []),
     ]
     for tensor in inputs:

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from engrammar.spec import SpecError
 from engrammar_ntm import NTM
 from engrammar_ntm.gates import gate

@@ -20,10 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
 from engrammar.component import Component
 from engrammar.state import State, StateEntry
+from torch import Tensor, nn
 
 from .initialization import initialize_linear
 from .interface import DNCInterface, InterfaceLayout, parse_interface

@@ -26,15 +26,11 @@ class DNCSpec(ComponentSpec):
     num_reads: int = field(default=4, validator=ge(1), doc="number of read heads R")
     num_writes: int = field(default=1, validator=ge(1), doc="number of write heads H")
     erasure: bool = field(default=True, doc="erase before adding on write (False: add only)")
-    gating: bool = field(
-        default=True, doc="learned write and allocation gates (False: always write, always allocate)"
-    )
+    gating: bool = field(default=True, doc="learned write and allocation gates (False: always write, always allocate)")
     gate_type: str = field(
         default="sigmoid", validator=one_of(*GATE_TYPES), doc="activation of write/allocation/free gates"
     )
-    gate_steepness: float = field(
-        default=10.0, validator=gt(0.0), doc="slope k of steep_sigmoid gates: sigmoid(k x)"
-    )
+    gate_steepness: float = field(default=10.0, validator=gt(0.0), doc="slope k of steep_sigmoid gates: sigmoid(k x)")
     beta: float | None = field(
         default=None, validator=gt(0.0), doc="key strength β of content addressing (None: learned, >= 1)"
     )
@@ -44,13 +40,9 @@ class DNCSpec(ComponentSpec):
         doc="sharpening γ of read/write weightings, mass kept (1: none, as in the paper; None: learned)",
     )
     normalization: bool = field(default=False, doc="layer norm on the read vectors")
-    dropout: float = field(
-        default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)"
-    )
+    dropout: float = field(default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)")
     initialization: str = field(
         default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
     )
     pass_through: bool = field(default=False, doc="append the input to the output: [reads, x]")
-    trace: bool = field(
-        default=False, doc="record weightings, usage, gates and link on .last_trace (for plots)"
-    )
+    trace: bool = field(default=False, doc="record weightings, usage, gates and link on .last_trace (for plots)")

@@ -28,7 +28,9 @@ def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
             key = keys[b, k]
             key_norm = torch.sqrt(_dot(key, key) + NORM_EPSILON)
             scores = [
-                strengths[b, k] * _dot(key, memory[b, n]) / (key_norm * torch.sqrt(_dot(memory[b, n], memory[b, n]) + NORM_EPSILON))
+                strengths[b, k]
+                * _dot(key, memory[b, n])
+                / (key_norm * torch.sqrt(_dot(memory[b, n], memory[b, n]) + NORM_EPSILON))
                 for n in range(cells)
             ]
             top = max(float(s.detach()) for s in scores)

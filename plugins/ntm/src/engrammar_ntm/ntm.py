@@ -17,10 +17,9 @@ import math
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
 from engrammar.component import Component
 from engrammar.state import State, StateEntry
+from torch import Tensor, nn
 
 from .initialization import initialize_linear
 from .interface import InterfaceLayout, NTMInterface, parse_interface, select_step

@@ -27,13 +27,9 @@ class NTMSpec(ComponentSpec):
     num_writes: int = field(default=1, validator=ge(1), doc="number of write heads H")
     shift_range: int = field(default=1, validator=ge(0), doc="shifts -S..S of the shift convolution")
     erasure: bool = field(default=True, doc="erase before adding on write (False: add only)")
-    gating: bool = field(
-        default=True, doc="learned interpolation gate g (False: g = 1, the content weighting is used)"
-    )
+    gating: bool = field(default=True, doc="learned interpolation gate g (False: g = 1, the content weighting is used)")
     gate_type: str = field(default="sigmoid", validator=one_of(*GATE_TYPES), doc="activation of the gate g")
-    gate_steepness: float = field(
-        default=10.0, validator=gt(0.0), doc="slope k of steep_sigmoid gates: sigmoid(k x)"
-    )
+    gate_steepness: float = field(default=10.0, validator=gt(0.0), doc="slope k of steep_sigmoid gates: sigmoid(k x)")
     beta: float | None = field(
         default=None, validator=gt(0.0), doc="key strength β of content addressing (None: learned, > 0)"
     )
@@ -41,9 +37,7 @@ class NTMSpec(ComponentSpec):
         default=None, validator=none_or_ge(1.0), doc="sharpening γ of the weightings (None: learned, >= 1)"
     )
     normalization: bool = field(default=False, doc="layer norm on the read vectors")
-    dropout: float = field(
-        default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)"
-    )
+    dropout: float = field(default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)")
     initialization: str = field(
         default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
     )
