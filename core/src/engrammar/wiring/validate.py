@@ -32,13 +32,12 @@ from torch import nn
 from ..registry import RegistryError, load
 from ..spec import ComponentSpec, SpecError, structure
 from .errors import WiringError
+from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
 from .spec import GraphSpec, InputsData, NodeSpec
 
 __all__ = ["ResolvedGraph", "ResolvedNode", "UnusedNodeWarning", "instantiate", "resolve_graph"]
 
-ONE = "one"  # a port fed by one reference or a list of them, concatenated
-MANY = "many"  # a port fed by a list whose items are separate inputs (experts, summands)
 
 
 class UnusedNodeWarning(UserWarning):
