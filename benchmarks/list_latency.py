@@ -32,7 +32,9 @@ def main() -> None:
     listing = wall([sys.executable, "-m", "engrammar.cli", "list"], runs)
     count = subprocess.run(
         [sys.executable, "-c", "import engrammar; print(len(engrammar.components()))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     print(f"engrammar list with {count} registered names, {runs} runs each")
     print(f"{'command':<28}{'median s':>10}{'min s':>10}{'max s':>10}")

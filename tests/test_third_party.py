@@ -22,8 +22,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(FIXTURES / "acme_memories"), str(FIXTURES / "broken_plugin")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(FIXTURES / "acme_memories"),
+            str(FIXTURES / "broken_plugin"),
+        ],
         check=True,
     )
     return target

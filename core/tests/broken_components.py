@@ -4,10 +4,9 @@ property named for that rule must catch it (tests/test_conformance_catches.py)."
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
-
 from engrammar.builtin.ema import EMA
 from engrammar.state import State
+from torch import Tensor, nn
 
 
 class LeaksAcrossBatch(EMA):

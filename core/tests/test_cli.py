@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from engrammar.cli import main
 
 
@@ -34,8 +33,14 @@ def test_describe_shows_fields_rules_and_state(capsys: pytest.CaptureFixture[str
     [
         (["describe", "emma"], "error: no component named 'emma'; did you mean 'ema'?"),
         (["describe", "ema", "--in-features", "0"], "error: ema.in_features: must be >= 1, got 0"),
-        (["describe", "ema", "--in-features", "2", "--set", "init_decay=2"], "error: ema.init_decay: must be in (0.0, 1.0), got 2"),
-        (["describe", "ema", "--in-features", "2", "--set", "decay=0.5"], "error: ema.decay: unknown field; did you mean 'init_decay'?"),
+        (
+            ["describe", "ema", "--in-features", "2", "--set", "init_decay=2"],
+            "error: ema.init_decay: must be in (0.0, 1.0), got 2",
+        ),
+        (
+            ["describe", "ema", "--in-features", "2", "--set", "decay=0.5"],
+            "error: ema.decay: unknown field; did you mean 'init_decay'?",
+        ),
         (["describe", "linear", "--in-features", "2"], "error: linear.out_features: missing required field"),
         (["list", "gadgets"], "error: unknown kind 'gadgets'"),
     ],

@@ -3,10 +3,9 @@ ema's closed-form path against its step oracle in values and gradients."""
 
 from __future__ import annotations
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar.builtin.ema import EMA
 from engrammar.component import Component, Stateful
 from engrammar.spec import SpecError

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from broken_components import BROKEN
-
 from engrammar.builtin.ema import EMA
 from engrammar.testing import Case, ConformanceError, check_component, check_property, conformance_tests
 

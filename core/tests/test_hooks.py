@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pluggy
 import pytest
-
 from engrammar.hooks import HookSpecs, hookimpl, make_plugin_manager
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar import registry
 from engrammar.builtin.ema import EMA
 from engrammar.registry import (
@@ -48,9 +47,15 @@ def test_unknown_names_get_suggestions_and_install_hints(monkeypatch: pytest.Mon
     with pytest.raises(UnknownNameError, match=r"did you mean 'ema'\?"):
         engrammar.build("emma", in_features=2)
     monkeypatch.setitem(registry.FIRST_PARTY, "quantum_memory", "engrammar-quantum")
-    with pytest.raises(UnknownNameError, match="^no component named .quantum_memory.; .quantum_memory. is provided by engrammar-quantum: pip install engrammar-quantum$"):
+    with pytest.raises(
+        UnknownNameError,
+        match="^no component named .quantum_memory.; .quantum_memory. is provided by engrammar-quantum: pip install engrammar-quantum$",
+    ):
         engrammar.build("quantum_memory")
-    with pytest.raises(UnknownNameError, match=r"did you mean 'quantum_memory'.*\? 'quantum_memory' is provided by engrammar-quantum: pip install engrammar-quantum$"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"did you mean 'quantum_memory'.*\? 'quantum_memory' is provided by engrammar-quantum: pip install engrammar-quantum$",
+    ):
         engrammar.build("quantum_memry")
 
 
@@ -99,6 +104,8 @@ def test_a_broken_plugin_lists_fails_clearly_and_others_still_build(monkeypatch:
     original = registry._entry_point_infos()
     monkeypatch.setattr(registry, "_entry_point_infos", lambda: (*original, broken))
     assert "exploding" in {i.name for i in engrammar.components()}
-    with pytest.raises(PluginImportError, match=r"'exploding' from distribution boom-plugin 0\.1 failed to import .*AttributeError"):
+    with pytest.raises(
+        PluginImportError, match=r"'exploding' from distribution boom-plugin 0\.1 failed to import .*AttributeError"
+    ):
         engrammar.build("exploding")
     assert engrammar.build("ema", in_features=2)(torch.randn(1, 2, 2))[0].shape == (1, 2, 2)

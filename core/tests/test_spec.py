@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from engrammar.builtin.ema import EMASpec
 from engrammar.builtin.linear import LinearSpec
 from engrammar.spec import (
-    SpecError,
     ComponentSpec,
+    SpecError,
     dump_mapping,
     field,
     ge,

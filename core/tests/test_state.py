@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from engrammar.state import (
     StateEntry,
     clone_state,

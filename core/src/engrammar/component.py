@@ -15,6 +15,7 @@ The module holds parameters and buffers only; state always travels in and out of
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -47,9 +48,7 @@ class Component(nn.Module):
         elif fields:
             spec = structure({**_spec_fields(spec), **fields}, self.spec_cls, path=type(self).__name__)
         if not isinstance(spec, self.spec_cls):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.spec_cls.__name__}, got {type(spec).__name__}"
-            )
+            raise TypeError(f"{type(self).__name__} takes a {self.spec_cls.__name__}, got {type(spec).__name__}")
         if spec.in_features is None:
             raise SpecError(
                 f"{type(self).__name__}.in_features",
@@ -96,15 +95,12 @@ class Component(nn.Module):
 
     # ---- the public protocol ----------------------------------------------------------------
 
-    def forward(
-        self, x: Tensor, state: State | None = None, resets: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
         """Run a whole sequence. ``x`` (B, T, in_features); ``resets`` (B, T) bool, optional:
         where true, that sample's state is reset to the initial state before step t."""
         if x.dim() != 3 or x.shape[-1] != self.in_features:
             raise ValueError(
-                f"{type(self).__name__}: expected x of shape (B, T, {self.in_features}), "
-                f"got {tuple(x.shape)}"
+                f"{type(self).__name__}: expected x of shape (B, T, {self.in_features}), got {tuple(x.shape)}"
             )
         batch, length = x.shape[0], x.shape[1]
         if state is None:
@@ -123,14 +119,11 @@ class Component(nn.Module):
                 return self._segmented(x, state, resets)
         return self._sequence(x, state)
 
-    def step(
-        self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
         """One time step. ``x_t`` (B, in_features); ``reset`` (B,) bool, optional, applied first."""
         if x_t.dim() != 2 or x_t.shape[-1] != self.in_features:
             raise ValueError(
-                f"{type(self).__name__}.step: expected x_t of shape (B, {self.in_features}), "
-                f"got {tuple(x_t.shape)}"
+                f"{type(self).__name__}.step: expected x_t of shape (B, {self.in_features}), got {tuple(x_t.shape)}"
             )
         if state is None:
             state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
@@ -150,7 +143,7 @@ class Component(nn.Module):
         initial = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         bounds = [*starts, x.shape[1]]
         outputs = []
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in itertools.pairwise(bounds):
             mask = resets[:, start]
             if bool(mask.any()):
                 state = reset_where(state, mask, initial)
@@ -249,5 +242,3 @@ def _float_dtype(state: State) -> torch.dtype:
         if value.is_floating_point():
             return value.dtype
     return torch.get_default_dtype()
-
-

@@ -21,7 +21,7 @@ import importlib
 import importlib.util
 import re
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,8 +60,7 @@ FIRST_PARTY: dict[str, str] = {
     "realnet": "engrammar-realnet",
     "token_router": "engrammar-routers",
     **dict.fromkeys(
-        ["copy", "repeat_copy", "associative_recall", "mqar", "parity", "priority_sort", "antipodal",
-         "sine"],
+        ["copy", "repeat_copy", "associative_recall", "mqar", "parity", "priority_sort", "antipodal", "sine"],
         "engrammar-tasks",
     ),
     **dict.fromkeys(
@@ -112,7 +111,7 @@ class ComponentInfo:
 
 def short_distribution(distribution: str) -> str:
     name = normalize(distribution)
-    return name[len("engrammar-"):] if name.startswith("engrammar-") and name != "engrammar" else name
+    return name[len("engrammar-") :] if name.startswith("engrammar-") and name != "engrammar" else name
 
 
 def normalize(name: str) -> str:
@@ -123,7 +122,7 @@ def _first_line(doc: str | None) -> str:
     return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _summary_from_source(target: str) -> str:
     module_name, _, attribute = target.partition(":")
     path = _module_path(module_name)
@@ -158,11 +157,11 @@ def _module_path(module_name: str) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _distribution_summary(distribution: str) -> str:
     try:
-        return metadata.metadata(distribution).get("Summary", "") or ""
-    except metadata.PackageNotFoundError:
+        return metadata.metadata(distribution)["Summary"] or ""
+    except (metadata.PackageNotFoundError, KeyError):
         return ""
 
 
@@ -210,9 +209,7 @@ def components(kind: str | None = None, pattern: str = "*") -> list[ComponentInf
     if kind is not None:
         kind = _check_kind(kind)
     found = [
-        info
-        for info in _all_infos()
-        if (kind is None or info.kind == kind) and fnmatch.fnmatchcase(info.name, pattern)
+        info for info in _all_infos() if (kind is None or info.kind == kind) and fnmatch.fnmatchcase(info.name, pattern)
     ]
     return sorted(found, key=lambda i: (i.kind, i.name, normalize(i.distribution)))
 
@@ -231,9 +228,7 @@ def resolve(name: str, kind: str | None = None) -> ComponentInfo:
     """The one entry a (possibly qualified, ``dist:name``) name refers to."""
     qualifier, _, bare = name.rpartition(":")
     candidates = [
-        info
-        for info in _all_infos()
-        if info.name == bare and (kind is None or info.kind == _check_kind(kind))
+        info for info in _all_infos() if info.name == bare and (kind is None or info.kind == _check_kind(kind))
     ]
     if qualifier:
         wanted = normalize(qualifier)
@@ -248,10 +243,8 @@ def resolve(name: str, kind: str | None = None) -> ComponentInfo:
         options = ", ".join(
             f"{info.qualified_name} ({info.kind}, {info.distribution} {info.version})" for info in candidates
         )
-        raise AmbiguousNameError(
-            f"{name!r} is offered by several distributions: {options}; use a qualified name"
-        )
-    raise UnknownNameError(_unknown_message(name if not qualifier else name, bare, kind))
+        raise AmbiguousNameError(f"{name!r} is offered by several distributions: {options}; use a qualified name")
+    raise UnknownNameError(_unknown_message(name, bare, kind))
 
 
 def _unknown_message(name: str, bare: str, kind: str | None) -> str:
@@ -305,8 +298,8 @@ C = TypeVar("C")
 def register(kind: str, name: str) -> Callable[[C], C]:
     """Class decorator registering a component under ``name`` at run time (notebooks, tests)::
 
-        @engrammar.register("memories", "my_memory")
-        class MyMemory(engrammar.Component): ...
+    @engrammar.register("memories", "my_memory")
+    class MyMemory(engrammar.Component): ...
     """
     kind = _check_kind(kind)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", name):
@@ -315,9 +308,7 @@ def register(kind: str, name: str) -> Callable[[C], C]:
     def decorate(obj: C) -> C:
         existing = _runtime.get(name)
         if existing is not None and existing.obj is not obj:
-            raise ValueError(
-                f"{name!r} is already registered at run time by {existing.obj!r}; unregister it first"
-            )
+            raise ValueError(f"{name!r} is already registered at run time by {existing.obj!r}; unregister it first")
         module = getattr(obj, "__module__", "?")
         qualname = getattr(obj, "__qualname__", repr(obj))
         _runtime[name] = ComponentInfo(name, kind, RUNTIME, "-", f"{module}:{qualname}", obj)
@@ -349,9 +340,7 @@ def build(name_or_spec: Any, **overrides: Any) -> Any:
     """
     from .spec import SpecError, structure
 
-    if isinstance(name_or_spec, (str, Path)) and (
-        isinstance(name_or_spec, Path) or _is_wiring_path(name_or_spec)
-    ):
+    if isinstance(name_or_spec, (str, Path)) and (isinstance(name_or_spec, Path) or _is_wiring_path(name_or_spec)):
         from .wiring import build_wiring
 
         return build_wiring(name_or_spec, **overrides)
@@ -390,6 +379,4 @@ def _class_for_spec(spec_cls: type) -> Any:
     for obj in candidates:
         if getattr(obj, "spec_cls", None) is spec_cls:
             return obj
-    raise UnknownNameError(
-        f"no loaded component uses spec class {spec_cls.__name__}; build it by name instead"
-    )
+    raise UnknownNameError(f"no loaded component uses spec class {spec_cls.__name__}; build it by name instead")

@@ -155,9 +155,7 @@ def field(
 class ComponentSpec:
     """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs."""
 
-    in_features: int | None = field(
-        default=None, validator=ge(1), doc="width of the input (inferred inside a wiring)"
-    )
+    in_features: int | None = field(default=None, validator=ge(1), doc="width of the input (inferred inside a wiring)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,8 +250,8 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
         return data
     if not isinstance(data, Mapping):
         raise SpecError(path, f"expected a mapping of {cls.__name__} fields, got {data!r}")
-    attrs.resolve_types(cls)
-    fields = attrs.fields_dict(cls)
+    attrs.resolve_types(cls)  # type: ignore[type-var]
+    fields = attrs.fields_dict(cls)  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)

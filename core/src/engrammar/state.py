@@ -7,8 +7,8 @@ are written once here and work for every component, first-party or not.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 import torch
@@ -30,8 +30,14 @@ __all__ = [
     "zeros_like_spec",
 ]
 
-State = dict[str, Union[Tensor, "State"]]
-StateSpec = dict[str, Union["StateEntry", "StateSpec"]]
+#: A state: a dict of tensors, batch first, nested dicts for composites.
+State = dict[str, Any]
+#: A state description: StateEntry leaves, nested dicts for composites.
+StateSpec = dict[str, Any]
+
+
+def _as_shape(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
 
 
 @attrs.frozen
@@ -42,7 +48,7 @@ class StateEntry:
     (``"int64"``, ``"bool"``) for entries that are not floating point.
     """
 
-    shape: tuple[int, ...] = attrs.field(converter=tuple)
+    shape: tuple[int, ...] = attrs.field(converter=_as_shape)
     dtype: str | None = None
     doc: str = ""
 
@@ -52,10 +58,7 @@ class StateEntry:
 
 def map_state(fn: Callable[[Tensor], Tensor], state: Mapping[str, Any]) -> State:
     """Apply ``fn`` to every tensor of a nested state, keeping its structure."""
-    return {
-        key: map_state(fn, value) if isinstance(value, Mapping) else fn(value)
-        for key, value in state.items()
-    }
+    return {key: map_state(fn, value) if isinstance(value, Mapping) else fn(value) for key, value in state.items()}
 
 
 def zip_map_state(fn: Callable[..., Tensor], *states: Mapping[str, Any]) -> State:
@@ -123,8 +126,7 @@ def state_nbytes(state: Mapping[str, Any]) -> int:
 def state_shapes(state: Mapping[str, Any]) -> dict[str, Any]:
     """The nested structure of a state with each tensor replaced by its shape tuple."""
     return {
-        key: state_shapes(value) if isinstance(value, Mapping) else tuple(value.shape)
-        for key, value in state.items()
+        key: state_shapes(value) if isinstance(value, Mapping) else tuple(value.shape) for key, value in state.items()
     }
 
 

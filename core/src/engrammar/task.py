@@ -48,7 +48,7 @@ class Task:
         if spec is None or isinstance(spec, dict):
             spec = structure({**(spec or {}), **fields}, self.spec_cls, path=type(self).__name__)
         elif fields:
-            spec = attrs.evolve(spec, **fields)
+            spec = attrs.evolve(spec, **fields)  # type: ignore[misc]
         self.spec = spec
 
     @property

@@ -64,7 +64,9 @@ class EMA(Component):
             # m_t = a^t m_0 + sum_{s<=t} a^(t-s) (1-a) x_s, with a^(t-s) = exp((t-s) log a)
             exponent = (steps[:, None, None] - steps[None, :, None]) * log_decay  # (C, C, D)
             causal = torch.tril(torch.ones(chunk.shape[1], chunk.shape[1], device=x.device, dtype=torch.bool))
-            weights = torch.where(causal[:, :, None], exponent.clamp(max=0).exp(), torch.zeros((), dtype=x.dtype, device=x.device))
+            weights = torch.where(
+                causal[:, :, None], exponent.clamp(max=0).exp(), torch.zeros((), dtype=x.dtype, device=x.device)
+            )
             y = torch.einsum("tsd,bsd->btd", weights, one_minus * chunk)
             y = y + torch.exp(steps[:, None] * log_decay) * average[:, None, :]
             outputs.append(y)

@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from engrammar.registry import build
 
     component = build(info.qualified_name, in_features=args.in_features, **overrides)
-    state = Table(title=f"state (in_features={args.in_features}, out_features={component.out_features})", title_justify="left")
+    state = Table(
+        title=f"state (in_features={args.in_features}, out_features={component.out_features})", title_justify="left"
+    )
     for column in ("entry", "shape", "dtype", "doc"):
         state.add_column(column)
     for name, entry in _flatten(component.state_spec()):

@@ -10,6 +10,8 @@ THOROUGH = "engrammar-thorough"
 
 
 def register_profiles() -> None:
-    common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
-    settings.register_profile(CI, max_examples=4, derandomize=True, **common)
-    settings.register_profile(THOROUGH, max_examples=100, **common)
+    quiet = [HealthCheck.too_slow]
+    settings.register_profile(
+        CI, max_examples=4, derandomize=True, deadline=None, suppress_health_check=quiet, print_blob=True
+    )
+    settings.register_profile(THOROUGH, max_examples=100, deadline=None, suppress_health_check=quiet, print_blob=True)

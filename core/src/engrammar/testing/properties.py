@@ -102,7 +102,8 @@ def _compare_states(prop: str, what: str, a: State, b: State, case: Case) -> Non
 def _compare_outputs(prop: str, what: str, a: Tensor, b: Tensor, case: Case) -> None:
     if not _close(a, b, case):
         raise ConformanceError(
-            prop, f"{what}: outputs differ (shapes {tuple(a.shape)} vs {tuple(b.shape)}, max abs diff {_max_diff(a, b):.3g})"
+            prop,
+            f"{what}: outputs differ (shapes {tuple(a.shape)} vs {tuple(b.shape)}, max abs diff {_max_diff(a, b):.3g})",
         )
 
 
@@ -138,12 +139,16 @@ def check_shapes(make: Maker, case: Case) -> None:
     if tuple(y.shape) != expected:
         raise ConformanceError("shapes", f"forward output shape {tuple(y.shape)}, declared {expected}")
     if tuple(y_t.shape) != (case.batch_size, component.out_features):
-        raise ConformanceError("shapes", f"step output shape {tuple(y_t.shape)}, declared {(case.batch_size, component.out_features)}")
+        raise ConformanceError(
+            "shapes", f"step output shape {tuple(y_t.shape)}, declared {(case.batch_size, component.out_features)}"
+        )
     if y.dtype != case.dtype:
         raise ConformanceError("shapes", f"output dtype {y.dtype} for {case.dtype} inputs")
 
 
-def _check_state_against_spec(where: str, state: Any, spec: Any, batch: int, dtype: torch.dtype, path: str = "") -> None:
+def _check_state_against_spec(
+    where: str, state: Any, spec: Any, batch: int, dtype: torch.dtype, path: str = ""
+) -> None:
     if not isinstance(state, Mapping):
         raise ConformanceError("state_declared", f"{where}: {path or 'state'} is {type(state).__name__}, not a dict")
     if set(state) != set(spec):
@@ -160,9 +165,13 @@ def _check_state_against_spec(where: str, state: Any, spec: Any, batch: int, dty
             raise ConformanceError("state_declared", f"{where}: {name} is {type(value).__name__}, not a tensor")
         shape = (batch, *entry.shape)
         if tuple(value.shape) != shape:
-            raise ConformanceError("state_declared", f"{where}: {name} has shape {tuple(value.shape)}, declared {shape}")
+            raise ConformanceError(
+                "state_declared", f"{where}: {name} has shape {tuple(value.shape)}, declared {shape}"
+            )
         if value.dtype != entry.resolve_dtype(dtype):
-            raise ConformanceError("state_declared", f"{where}: {name} has dtype {value.dtype}, declared {entry.resolve_dtype(dtype)}")
+            raise ConformanceError(
+                "state_declared", f"{where}: {name} has dtype {value.dtype}, declared {entry.resolve_dtype(dtype)}"
+            )
 
 
 def check_state_declared(make: Maker, case: Case) -> None:
@@ -171,7 +180,9 @@ def check_state_declared(make: Maker, case: Case) -> None:
     spec = component.state_spec()
     x = case.x(component)
     with torch.no_grad():
-        _check_state_against_spec("init_state", component.init_state(case.batch_size, dtype=case.dtype), spec, case.batch_size, case.dtype)
+        _check_state_against_spec(
+            "init_state", component.init_state(case.batch_size, dtype=case.dtype), spec, case.batch_size, case.dtype
+        )
         _, state = component(x)
         _check_state_against_spec("forward", state, spec, case.batch_size, case.dtype)
         _, state = component.step(x[:, 0], state)
@@ -215,7 +226,13 @@ def check_batch_independence(make: Maker, case: Case) -> None:
         y, state = component(x)
         y_changed, state_changed = component(x_changed)
     _compare_outputs("batch_independence", "sample 0 after changing samples 1..", y_changed[:1], y[:1], case)
-    _compare_states("batch_independence", "sample 0 after changing samples 1..", select_batch(state_changed, [0]), select_batch(state, [0]), case)
+    _compare_states(
+        "batch_independence",
+        "sample 0 after changing samples 1..",
+        select_batch(state_changed, [0]),
+        select_batch(state, [0]),
+        case,
+    )
 
 
 def check_causality(make: Maker, case: Case) -> None:
@@ -230,7 +247,9 @@ def check_causality(make: Maker, case: Case) -> None:
     with torch.no_grad():
         y, _ = component(x, start)
         y_changed, _ = component(x_changed, start)
-    _compare_outputs("causality", f"outputs before t={cut} after changing inputs from t={cut}", y_changed[:, :cut], y[:, :cut], case)
+    _compare_outputs(
+        "causality", f"outputs before t={cut} after changing inputs from t={cut}", y_changed[:, :cut], y[:, :cut], case
+    )
 
 
 def check_resets(make: Maker, case: Case) -> None:
@@ -255,8 +274,16 @@ def check_resets(make: Maker, case: Case) -> None:
                 continue
             last = int(times[-1])
             y_fresh, final_fresh = component(x[b : b + 1, last:])
-            _compare_outputs("resets", f"sample {b} after its reset at t={last} vs a fresh run", y[b : b + 1, last:], y_fresh, case)
-            _compare_states("resets", f"sample {b} after its reset at t={last} vs a fresh run", select_batch(final, [b]), final_fresh, case)
+            _compare_outputs(
+                "resets", f"sample {b} after its reset at t={last} vs a fresh run", y[b : b + 1, last:], y_fresh, case
+            )
+            _compare_states(
+                "resets",
+                f"sample {b} after its reset at t={last} vs a fresh run",
+                select_batch(final, [b]),
+                final_fresh,
+                case,
+            )
         y_steps, final_steps = _run_steps(component, x, start, resets)
     _compare_outputs("resets", "step with resets vs forward with resets", y_steps, y, case)
     _compare_states("resets", "step with resets vs forward with resets", final_steps, final, case)
@@ -347,7 +374,9 @@ def check_determinism(make: Maker, case: Case) -> None:
         y2, s2 = first(x)
     if not torch.equal(y1, y2):
         raise ConformanceError("determinism", "the same call twice gave different outputs")
-    _compare_states("determinism", "the same call twice", s1, s2, attrs.evolve(case, tolerances={case.dtype: (0.0, 0.0)}))
+    _compare_states(
+        "determinism", "the same call twice", s1, s2, attrs.evolve(case, tolerances={case.dtype: (0.0, 0.0)})
+    )
 
 
 def check_spec_roundtrip(make: Maker, case: Case) -> None:

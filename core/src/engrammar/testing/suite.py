@@ -22,14 +22,18 @@ from .properties import PROPERTIES, TOLERANCES, Case, InputMaker, check_property
 
 __all__ = ["conformance_tests"]
 
+SMALL_WIDTHS = st.integers(1, 4)
+SMALL_BATCHES = st.integers(1, 3)
+SHORT_LENGTHS = st.integers(1, 6)
+
 
 def conformance_tests(
     component: Any,
     *,
     specs: Sequence[Mapping[str, Any]] | st.SearchStrategy[Mapping[str, Any]] | None = None,
-    in_features: st.SearchStrategy[int] | None = st.integers(1, 4),
-    batch_sizes: st.SearchStrategy[int] = st.integers(1, 3),
-    lengths: st.SearchStrategy[int] = st.integers(1, 6),
+    in_features: st.SearchStrategy[int] | None = SMALL_WIDTHS,
+    batch_sizes: st.SearchStrategy[int] = SMALL_BATCHES,
+    lengths: st.SearchStrategy[int] = SHORT_LENGTHS,
     inputs: InputMaker | None = None,
     skip: Mapping[str, str] | None = None,
     tolerances: Mapping[torch.dtype, tuple[float, float]] | None = None,
