@@ -77,3 +77,15 @@ def test_zeros_like_spec_resolves_dtypes() -> None:
     zeros = zeros_like_spec(spec, 5, device="cpu", dtype=torch.float64)
     assert zeros["m"].shape == (5, 2, 3) and zeros["m"].dtype == torch.float64
     assert zeros["inner"]["n"].dtype == torch.int64
+
+
+def test_boundaries_are_type_checked() -> None:
+    import pytest
+
+    state = {"m": torch.zeros(3, 2)}
+    with pytest.raises(Exception, match="mask"):
+        reset_where(state, torch.zeros(3), state)  # a float mask is refused
+    with pytest.raises(Exception, match="mask"):
+        reset_where(state, torch.zeros(3, 1, dtype=torch.bool), state)  # so is a mask of the wrong rank
+    with pytest.raises(Exception, match="index"):
+        select_batch(state, "0")  # type: ignore[arg-type]

@@ -3,6 +3,9 @@
 Every component's state is plain data — ``{"average": Tensor(B, D)}`` for ``ema``, a dict of its
 nodes' states for a wiring — so detaching, cloning, resetting, selecting samples and measuring size
 are written once here and work for every component, first-party or not.
+
+The public utilities check their arguments at the boundary (beartype, jaxtyping for shapes); the
+components' inner loops do not.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 
 import attrs
 import torch
+from beartype import beartype
+from jaxtyping import Bool, jaxtyped
 from torch import Tensor
 
 __all__ = [
@@ -87,12 +92,14 @@ def _as_index(index: Tensor | list[int] | slice) -> Tensor | slice:
     return torch.as_tensor(index)
 
 
+@beartype
 def select_batch(state: Mapping[str, Any], index: Tensor | list[int] | slice) -> State:
     """The state of the samples at ``index`` (integer indices, a boolean mask or a slice)."""
     idx = _as_index(index)
     return map_state(lambda t: t[idx], state)
 
 
+@beartype
 def scatter_batch(state: Mapping[str, Any], index: Tensor | list[int], values: Mapping[str, Any]) -> State:
     """A new state equal to ``state`` except that rows ``index`` are replaced by ``values``."""
     idx = _as_index(index)
@@ -105,7 +112,8 @@ def scatter_batch(state: Mapping[str, Any], index: Tensor | list[int], values: M
     return zip_map_state(put, state, values)
 
 
-def reset_where(state: Mapping[str, Any], mask: Tensor, initial: Mapping[str, Any]) -> State:
+@jaxtyped(typechecker=beartype)
+def reset_where(state: Mapping[str, Any], mask: Bool[Tensor, " batch"], initial: Mapping[str, Any]) -> State:
     """Where ``mask`` (shape (B,), bool) is true, that sample's state becomes ``initial``'s."""
 
     def choose(current: Tensor, init: Tensor) -> Tensor:
