@@ -126,14 +126,10 @@ class MixtureOfExperts(Component):
         loss = self.num_experts * (mean_share * mean_probability).sum()
         return {"load_balance": self.spec.balance_weight * loss}
 
-    def forward(
-        self, x: Tensor, state: State | None = None, resets: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
         self.begin_auxiliary_record()
         return super().forward(x, state, resets)
 
-    def step(
-        self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
         self.begin_auxiliary_record()
         return super().step(x_t, state, reset)

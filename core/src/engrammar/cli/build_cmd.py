@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in caught:
         console.print(f"warning: {warning.message}", markup=False)
     plan = make_plan(graph)
-    console.print(
-        f"{spec.name}: in_features={graph.in_features}, out_features={graph.out_features}", markup=False
-    )
+    console.print(f"{spec.name}: in_features={graph.in_features}, out_features={graph.out_features}", markup=False)
     console.print("plan:", markup=False)
     console.print(format_plan(graph, plan), markup=False)
     table = Table(title="nodes (state bytes per sample, float32)", title_justify="left")
@@ -59,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         total_parameters += node.num_parameters
         total_state += state_bytes
         table.add_row(
-            name, node.use, str(node.in_features), str(node.out_features), f"{node.num_parameters:,}", f"{state_bytes:,}"
+            name,
+            node.use,
+            str(node.in_features),
+            str(node.out_features),
+            f"{node.num_parameters:,}",
+            f"{state_bytes:,}",
         )
     history_bytes = sum(k * w for k, w in graph.history.values()) * float_bytes
     if history_bytes:

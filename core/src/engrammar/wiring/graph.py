@@ -18,7 +18,7 @@ the values are already weighted and the trainer adds their sum to its loss (see 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -100,10 +100,7 @@ class Graph(Component):
         self.plan: Plan = make_plan(self.resolved)
         # Built in declaration order, so the random initialisation does not depend on the plan.
         self.nodes = nn.ModuleDict(
-            {
-                name: instantiate(node.cls, node.spec, f"nodes.{name}")
-                for name, node in self.resolved.nodes.items()
-            }
+            {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
         )
         self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
         self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
@@ -121,9 +118,7 @@ class Graph(Component):
                 self._stages.append((LAYER_MAJOR, stage.nodes[0]))
                 continue
             inside = set(stage.nodes)
-            needed = {
-                n for n in stage.nodes if n in out_names or (readers_outside.get(n, set()) - inside)
-            }
+            needed = {n for n in stage.nodes if n in out_names or (readers_outside.get(n, set()) - inside)}
             self._stages.append(("loop", _Loop(self, stage.nodes, needed)))
 
     # ---- what the protocol asks -------------------------------------------------------------
@@ -175,15 +170,11 @@ class Graph(Component):
                 losses[f"{name}.{key}"] = value
         return losses
 
-    def forward(
-        self, x: Tensor, state: State | None = None, resets: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
         self.begin_auxiliary_record()
         return super().forward(x, state, resets)
 
-    def step(
-        self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None
-    ) -> tuple[Tensor, State]:
+    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
         self.begin_auxiliary_record()
         return super().step(x_t, state, reset)
 
@@ -371,7 +362,7 @@ def wiring_class(package: str, resource: str, name: str | None = None) -> type[W
     return type(cls_name, (WiringFile,), {"source": path, "__doc__": doc, "__module__": package})
 
 
-@lru_cache(maxsize=None)
+@cache
 def wiring_file_class(path: str) -> type[WiringFile]:
     """A component class for a wiring file named by path (``use: blocks/residual_ema.yaml``)."""
     stem = Path(path).stem

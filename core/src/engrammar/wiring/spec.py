@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import attrs
 
@@ -31,7 +31,7 @@ from .refs import INPUT, is_node_name, parse_ref
 __all__ = ["GRAPH_KEYS", "NODE_KEYS", "GraphSpec", "InputsData", "NodeSpec"]
 
 #: Inputs as written: one reference, or a list of references (concatenated) or of such lists.
-InputsData = Union[str, tuple[Union[str, tuple[str, ...]], ...]]
+InputsData = str | tuple[str | tuple[str, ...], ...]
 
 #: Keys of a node that are not fields of its component.
 NODE_KEYS = ("use", "in")
@@ -124,9 +124,7 @@ class GraphSpec(ComponentSpec):
     """A wiring: named nodes, the graph input ``x`` of width ``in_features``, and the output."""
 
     name: str = attrs.field(default="wiring", metadata={"doc": "name of the wiring"})
-    in_features: int | None = attrs.field(
-        default=None, validator=ge(1), metadata={"doc": "width of the graph input x"}
-    )
+    in_features: int | None = attrs.field(default=None, validator=ge(1), metadata={"doc": "width of the graph input x"})
     nodes: dict[str, Annotated[NodeSpec, "node"]] = attrs.field(
         factory=dict, hash=False, metadata={"doc": "the nodes, by name, in declaration order"}
     )

@@ -39,7 +39,6 @@ from .spec import GraphSpec, InputsData, NodeSpec
 __all__ = ["ResolvedGraph", "ResolvedNode", "UnusedNodeWarning", "instantiate", "resolve_graph"]
 
 
-
 class UnusedNodeWarning(UserWarning):
     """A node whose output nothing reads."""
 
@@ -136,9 +135,7 @@ def _groups(node: NodeSpec, cls: type, path: str) -> tuple[tuple[InputGroup, ...
             raise SpecError(f"{path}.in", "missing: name the node's inputs (x, a node, a list, or name@-k)")
         return (InputGroup(_refs(node.inputs, f"{path}.in"), "in", "in"),), fields
     if node.inputs is not None and "in" not in ports:
-        raise SpecError(
-            f"{path}.in", f"{node.use} takes its inputs as {', '.join(ports)}, not as `in`"
-        )
+        raise SpecError(f"{path}.in", f"{node.use} takes its inputs as {', '.join(ports)}, not as `in`")
     groups: list[InputGroup] = []
     for port, arity in ports.items():
         value: InputsData | None = node.inputs if port == "in" else fields.pop(port, None)
@@ -176,16 +173,16 @@ def _ref_paths(group: InputGroup, path: str) -> list[tuple[Ref, str]]:
     return [(ref, f"{path}.{group.field}[{i}]") for i, ref in enumerate(group.refs)]
 
 
-def _check_names(
-    name: str, groups: tuple[InputGroup, ...], node_names: list[str], path: str
-) -> None:
+def _check_names(name: str, groups: tuple[InputGroup, ...], node_names: list[str], path: str) -> None:
     for group in groups:
         for ref, where in _ref_paths(group, path):
             if ref.name == INPUT or ref.name in node_names:
                 continue
             close = difflib.get_close_matches(ref.name, [INPUT, *node_names], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise SpecError(where, f"no node named '{ref.name}'{hint} (inputs are x or one of: {', '.join(node_names)})")
+            raise SpecError(
+                where, f"no node named '{ref.name}'{hint} (inputs are x or one of: {', '.join(node_names)})"
+            )
 
 
 def _check_undelayed_cycles(graph_groups: dict[str, tuple[InputGroup, ...]]) -> None:
@@ -204,7 +201,7 @@ def _check_undelayed_cycles(graph_groups: dict[str, tuple[InputGroup, ...]]) -> 
         stack.append(name)
         for reader in readers[name]:
             if colour[reader] == 1:
-                cycle = [*stack[stack.index(reader):], reader]
+                cycle = [*stack[stack.index(reader) :], reader]
                 raise WiringError(
                     f"nodes.{reader}.in",
                     f"cycle without a delay: {' -> '.join(cycle)}; read one of these outputs "
@@ -247,9 +244,7 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def _check_same_width(
-    name: str, cls: type, groups: tuple[InputGroup, ...], sizes: list[int]
-) -> None:
+def _check_same_width(name: str, cls: type, groups: tuple[InputGroup, ...], sizes: list[int]) -> None:
     same: tuple[str, ...] = getattr(cls, "same_width", ())
     if not same:
         return
