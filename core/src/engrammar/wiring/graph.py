@@ -89,6 +89,8 @@ class Graph(Component):
         if spec is None or isinstance(spec, Mapping):
             spec = GraphSpec.from_data({**(spec or {}), **fields})
             fields = {}
+        if isinstance(spec, GraphSpec) and spec.in_features is None and "in_features" not in fields:
+            raise WiringError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
         super().__init__(spec, **fields)
         self._setup(self.spec)  # type: ignore[arg-type]
 

@@ -226,6 +226,7 @@ def _structure_node(
 ) -> tuple[ComponentSpec, list[int]]:
     path = f"nodes.{name}"
     sizes = [sum(widths[ref.name] for ref in group.refs) for group in groups]
+    _check_same_width(name, cls, groups, sizes)
     data = dict(fields)
     for derived, value in (("in_features", sum(sizes)), ("input_sizes", tuple(sizes))):
         if derived == "input_sizes" and not getattr(cls, "input_ports", None):
@@ -342,7 +343,6 @@ def _resolve_node(
     widths: Mapping[str, int],
 ) -> ResolvedNode:
     spec, sizes = _structure_node(name, cls, fields, groups, widths)
-    _check_same_width(name, cls, groups, sizes)
     module = instantiate(cls, spec, f"nodes.{name}", meta=True)
     state_spec = module.state_spec() if hasattr(module, "state_spec") else {}
     return ResolvedNode(
