@@ -9,7 +9,7 @@ import json
 import engrammar
 import pytest
 import torch
-import training_helpers
+import test_training_support as training_helpers
 from engrammar.training import load_checkpoint
 
 MODEL = {"use": "noisy_rnn_for_tests", "hidden_size": 6}

@@ -31,7 +31,7 @@ class TrainConfig:
     warmup_fraction: float = field(
         default=0.25, validator=between(0.0, 1.0, inclusive=False), doc="onecycle: fraction of steps spent warming up"
     )
-    grad_clip: float | None = field(default=1.0, validator=gt(0.0), doc="clip the global gradient norm to this; None: no clipping")
+    grad_clip: float = field(default=1.0, validator=ge(0.0), doc="clip the global gradient norm to this; 0: no clipping")
     precision: str = field(
         default="fp32", validator=one_of(*PRECISIONS), doc="fp32, or autocast to bf16 / fp16 (fp16 uses a gradient scaler, CUDA only)"
     )

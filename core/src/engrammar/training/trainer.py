@@ -132,7 +132,7 @@ class Trainer:
             state = detach_state(state)  # truncation: no gradient into earlier chunks
         self.scaler.unscale_(self.optimizer)
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
-        limit = cfg.grad_clip if cfg.grad_clip is not None else math.inf
+        limit = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, limit))
         self.hooks.hook.before_optimizer_step(trainer=self, optimizer=self.optimizer)
         self.scaler.step(self.optimizer)
@@ -254,6 +254,9 @@ class Trainer:
         window: list[float] = []
         with self._determinism(), ProgressBar(cfg.steps, self.step, self.progress) as bar:
             self.hooks.hook.on_train_start(trainer=self)
+            if self.step == 0 and stop > 0:  # the untrained model's score starts the curves
+                self.last_eval = self.evaluate()
+                self._log({"step": 0, "split": "eval", **self.last_eval, "seconds": 0.0})
             ended_epoch = False
             while self.step < stop:
                 if self.step % cfg.eval_every == 0:

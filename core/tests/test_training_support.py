@@ -1,12 +1,13 @@
-"""A task, a component with dropout and a stateful training extension, defined here so that the
-training tests need nothing but core."""
+"""Support for the training tests (no tests here): a task, a component with dropout and a stateful
+training extension, defined here so that the training tests need nothing but core. Registered at
+run time; re-importing this module (pytest collects it too) replaces the registrations."""
 
 from __future__ import annotations
 
 import torch
 from engrammar.component import Component
 from engrammar.hooks import hookimpl
-from engrammar.registry import register
+from engrammar.registry import register, unregister
 from engrammar.spec import ComponentSpec, field, ge, spec
 from engrammar.state import State, StateEntry
 from engrammar.task import Task, TaskBatch, TaskSpec
@@ -19,6 +20,10 @@ class EchoSpec(TaskSpec):
     bits: int = field(default=3, validator=ge(1), doc="width")
     length: int = field(default=8, validator=ge(2), doc="steps")
     delay: int = field(default=1, validator=ge(0), doc="the target is the input this many steps earlier")
+
+
+unregister("echo_for_tests")
+unregister("noisy_rnn_for_tests")
 
 
 @register("tasks", "echo_for_tests")

@@ -1,0 +1,84 @@
+"""``engrammar train`` and ``engrammar eval`` end to end, and the model fitted to the task's widths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import engrammar
+import pytest
+import test_training_support  # noqa: F401  (registers the test task and component)
+import torch
+from engrammar.cli import main
+from engrammar.training import WithReadout, build_for_task, build_task, rebuild_model
+
+WIRING = """
+name: tiny
+in_features: 99
+nodes:
+  mem: {use: ema, in: x}
+  proj: {use: linear, out_features: 5, in: [x, mem]}
+out: proj
+"""
+
+
+def test_train_then_eval_from_the_command_line(tmp_path, capsys) -> None:
+    wiring = tmp_path / "tiny.yaml"
+    wiring.write_text(WIRING)
+    out = tmp_path / "run"
+    code = main(
+        ["train", str(wiring), "--task", "echo_for_tests", "--steps", "6", "--batch-size", "4", "--out", str(out),
+         "--seed", "3", "--set", "task.length=6", "--set", "train.eval_every=3", "--set", "nodes.proj.out_features=7",
+         "--no-progress"]
+    )
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    name, value = printed[-1].split(": ")
+    assert name == "bit_errors" and float(value) >= 0
+    assert any(line.startswith("plots: ") and "loss.png" in line for line in printed)
+    for file in ("metrics.jsonl", "checkpoint.safetensors", "spec.json", "loss.png", "bit_errors.png"):
+        assert (out / file).is_file(), file
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["model"]["body"]["in_features"] == 3  # set by the task, not the file's 99
+    assert spec["model"]["body"]["nodes"]["proj"]["out_features"] == 7  # --set reached the wiring
+    assert spec["model"]["readout"] == 3  # 7 -> 3 read-out added
+    assert spec["train"]["seed"] == 3
+
+    assert main(["eval", str(out), "--task", "echo_for_tests"]) == 0
+    evaluated = capsys.readouterr().out.strip().splitlines()[-1]
+    assert evaluated == printed[-1]  # the same fixed evaluation batches, the same weights
+
+    assert main(["eval", str(out / "checkpoint.safetensors"), "--set", "task.length=12"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("bit_errors: ")
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys) -> None:
+    assert main(["train", "ema", "--task", "no_such_task", "--steps", "1", "--out", str(tmp_path)]) == 2
+    assert "no component named 'no_such_task'" in capsys.readouterr().err
+    assert main(["train", "ema", "--task", "echo_for_tests", "--set", "decay=3", "--out", str(tmp_path)]) == 2
+    assert "ema.decay: unknown field" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "nothing")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_read_out_only_when_the_widths_differ() -> None:
+    task, _ = build_task("echo_for_tests", {"bits": 4})
+    model, recipe = build_for_task("ema", task)
+    assert not isinstance(model, WithReadout) and recipe["readout"] is None  # ema keeps width 4
+    model, recipe = build_for_task({"use": "linear", "out_features": 9}, task)
+    assert isinstance(model, WithReadout) and model.out_features == 4 and recipe["readout"] == 4
+    assert recipe["body"] == {"use": "linear", "in_features": 4, "out_features": 9, "bias": True}
+    rebuilt = rebuild_model(recipe)
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(rebuilt(x)[0], model(x)[0])
+
+
+def test_train_from_python_returns_the_result(tmp_path) -> None:
+    result = engrammar.train("ema", "echo_for_tests", steps=2, batch_size=2, out=tmp_path, progress=False)
+    assert result.metric_name == "bit_errors" and result.metric == result.metrics["bit_errors"]
+    assert result.step == 2 and result.checkpoint == Path(tmp_path) / "checkpoint.safetensors"
+    assert {p.name for p in result.plots} == {"loss.png", "bit_errors.png"}
+    with pytest.raises(engrammar.SpecError, match="overrides need a wiring file or a component name"):
+        task, _ = build_task("echo_for_tests")
+        build_for_task(engrammar.build("ema", in_features=3), task, ["init_decay=0.5"])

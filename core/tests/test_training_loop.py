@@ -1,0 +1,165 @@
+"""The training loop: truncated backpropagation, loss weighting, hooks in order, clipping, mixed
+precision, metrics lines, plots, and learning on a task core can define."""
+
+from __future__ import annotations
+
+import json
+
+import engrammar
+import pytest
+import test_training_support as support
+import torch
+from engrammar.hooks import hookimpl
+from engrammar.training import Trainer, TrainConfig, build_for_task, build_task
+
+
+def _trainer(tmp_path=None, hooks=(), model=None, **config) -> Trainer:
+    task, task_data = build_task("echo_for_tests", {"length": 8})
+    torch.manual_seed(0)
+    built, recipe = build_for_task(model or {"use": "noisy_rnn_for_tests", "dropout": 0.0}, task)
+    config = {"batch_size": 4, "eval_every": 2, "log_every": 1, **config}
+    return Trainer(built, task, config, out_dir=tmp_path, hooks=hooks, recipe=recipe, task_data=task_data, progress=False)
+
+
+def _gradients(trainer: Trainer) -> list[torch.Tensor]:
+    class Capture:
+        grads: list[torch.Tensor] = []
+
+        @hookimpl
+        def before_optimizer_step(self, trainer, optimizer) -> None:
+            Capture.grads = [p.grad.clone() for p in trainer.model.parameters()]
+
+    trainer.hooks.register(Capture())
+    trainer.train_step()
+    return Capture.grads
+
+
+def test_tbptt_over_the_whole_sequence_equals_full_backprop_and_shorter_differs() -> None:
+    full = _gradients(_trainer(grad_clip=0.0))
+    whole = _gradients(_trainer(grad_clip=0.0, tbptt=8))
+    truncated = _gradients(_trainer(grad_clip=0.0, tbptt=2))
+    for a, b in zip(full, whole):
+        torch.testing.assert_close(a, b)
+    assert any(not torch.allclose(a, b) for a, b in zip(full, truncated))
+
+
+def test_chunk_losses_sum_to_the_full_loss() -> None:
+    losses = [_trainer(tbptt=k).train_step()["loss"] for k in (None, 3, 1)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert losses[2] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_hooks_fire_in_order_and_backward_terms_are_added() -> None:
+    calls: list[str] = []
+
+    class Recorder:
+        @hookimpl
+        def on_train_start(self, trainer):
+            calls.append("train_start")
+
+        @hookimpl
+        def on_epoch_start(self, trainer, epoch):
+            calls.append(f"epoch_start {epoch}")
+
+        @hookimpl
+        def before_backward(self, trainer, loss):
+            calls.append("before_backward")
+
+        @hookimpl
+        def after_backward(self, trainer):
+            calls.append("after_backward")
+
+        @hookimpl
+        def before_optimizer_step(self, trainer, optimizer):
+            calls.append("before_step")
+
+        @hookimpl
+        def after_optimizer_step(self, trainer, optimizer):
+            calls.append("after_step")
+
+        @hookimpl
+        def on_epoch_end(self, trainer, epoch, metrics):
+            calls.append(f"epoch_end {epoch} {sorted(metrics)}")
+
+        @hookimpl
+        def on_train_end(self, trainer):
+            calls.append("train_end")
+
+    _trainer(hooks=[Recorder()], steps=2, tbptt=4).fit()
+    step = ["before_backward", "after_backward"] * 2 + ["before_step", "after_step"]
+    assert calls == ["train_start", "epoch_start 0", *step, *step, "epoch_end 0 ['bit_errors', 'loss']", "train_end"]
+
+    class Penalty:
+        @hookimpl
+        def before_backward(self, trainer, loss):
+            return 100.0 * sum(p.square().sum() for p in trainer.model.parameters())
+
+    plain = _gradients(_trainer(grad_clip=0.0))
+    penalised = _gradients(_trainer(hooks=[Penalty()], grad_clip=0.0))
+    assert sum(float(g.norm()) for g in penalised) > 10 * sum(float(g.norm()) for g in plain)
+
+
+def test_gradient_clipping_bounds_the_norm() -> None:
+    class Norm:
+        seen: list[float] = []
+
+        @hookimpl
+        def before_optimizer_step(self, trainer, optimizer):
+            Norm.seen.append(float(torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters()])))
+
+    trainer = _trainer(hooks=[Norm()], grad_clip=1e-3)
+    logged = trainer.train_step()["grad_norm"]
+    assert logged > 1e-3  # the norm before clipping is logged
+    assert Norm.seen[-1] == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_bf16_autocast_trains_on_cpu() -> None:
+    trainer = _trainer(precision="bf16", steps=3)
+    metrics = trainer.fit()
+    assert trainer.step == 3 and torch.isfinite(torch.tensor(metrics["loss"]))
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # weights stay fp32
+
+
+def test_fp16_without_cuda_is_a_spec_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(engrammar.SpecError, match="fp16 needs a CUDA device"):
+        _trainer(precision="fp16")
+
+
+def test_metrics_lines_checkpoint_and_plots(tmp_path) -> None:
+    trainer = _trainer(tmp_path, steps=5, eval_every=2, log_every=2)
+    trainer.fit()
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["split"], r["step"]) for r in lines] == [
+        ("eval", 0), ("train", 2), ("eval", 2), ("train", 4), ("eval", 4), ("train", 5), ("eval", 5)
+    ]
+    assert {"loss", "bit_errors", "grad_norm", "lr"} <= set(lines[1])
+    for name in ("checkpoint.safetensors", "spec.json", "loss.png", "bit_errors.png"):
+        assert (tmp_path / name).is_file(), name
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    spec = json.loads((tmp_path / "spec.json").read_text())
+    assert spec["task"] == {"use": "echo_for_tests", "bits": 3, "length": 8, "delay": 1}
+    assert spec["model"]["readout"] == 3
+
+
+def test_evaluation_uses_the_same_batches_each_time() -> None:
+    trainer = _trainer()
+    assert trainer.evaluate() == trainer.evaluate()
+    assert trainer.evaluate() != trainer.evaluate(seed=5)
+
+
+def test_learning_improves_the_metric() -> None:
+    """A stateless linear model cannot echo with a delay; an RNN learns it."""
+    trainer = _trainer(steps=150, eval_every=150, lr=0.02, model={"use": "noisy_rnn_for_tests", "hidden_size": 16, "dropout": 0.0})
+    before = trainer.evaluate()["bit_errors"]
+    after = trainer.fit()["bit_errors"]
+    assert before > 8 and after < before / 4
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(engrammar.SpecError, match="train.optimizer: must be one of"):
+        engrammar.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
+    with pytest.raises(engrammar.SpecError, match="train.clip: unknown field; did you mean 'grad_clip'"):
+        engrammar.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
+    assert TrainConfig().grad_clip == 1.0 and TrainConfig().optimizer == "adamw"
