@@ -27,9 +27,27 @@ def test_train_then_eval_from_the_command_line(tmp_path, capsys) -> None:
     wiring.write_text(WIRING)
     out = tmp_path / "run"
     code = main(
-        ["train", str(wiring), "--task", "echo_for_tests", "--steps", "6", "--batch-size", "4", "--out", str(out),
-         "--seed", "3", "--set", "task.length=6", "--set", "train.eval_every=3", "--set", "nodes.proj.out_features=7",
-         "--no-progress"]
+        [
+            "train",
+            str(wiring),
+            "--task",
+            "echo_for_tests",
+            "--steps",
+            "6",
+            "--batch-size",
+            "4",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--set",
+            "task.length=6",
+            "--set",
+            "train.eval_every=3",
+            "--set",
+            "nodes.proj.out_features=7",
+            "--no-progress",
+        ]
     )
     printed = capsys.readouterr().out.strip().splitlines()
     assert code == 0

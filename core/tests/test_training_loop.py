@@ -7,10 +7,9 @@ import json
 
 import engrammar
 import pytest
-import test_training_support as support
 import torch
 from engrammar.hooks import hookimpl
-from engrammar.training import Trainer, TrainConfig, build_for_task, build_task
+from engrammar.training import TrainConfig, Trainer, build_for_task, build_task
 
 
 def _trainer(tmp_path=None, hooks=(), model=None, **config) -> Trainer:
@@ -18,20 +17,24 @@ def _trainer(tmp_path=None, hooks=(), model=None, **config) -> Trainer:
     torch.manual_seed(0)
     built, recipe = build_for_task(model or {"use": "noisy_rnn_for_tests", "dropout": 0.0}, task)
     config = {"batch_size": 4, "eval_every": 2, "log_every": 1, **config}
-    return Trainer(built, task, config, out_dir=tmp_path, hooks=hooks, recipe=recipe, task_data=task_data, progress=False)
+    return Trainer(
+        built, task, config, out_dir=tmp_path, hooks=hooks, recipe=recipe, task_data=task_data, progress=False
+    )
 
 
 def _gradients(trainer: Trainer) -> list[torch.Tensor]:
     class Capture:
-        grads: list[torch.Tensor] = []
+        def __init__(self) -> None:
+            self.grads: list[torch.Tensor] = []
 
         @hookimpl
         def before_optimizer_step(self, trainer, optimizer) -> None:
-            Capture.grads = [p.grad.clone() for p in trainer.model.parameters()]
+            self.grads = [p.grad.clone() for p in trainer.model.parameters()]
 
-    trainer.hooks.register(Capture())
+    capture = Capture()
+    trainer.hooks.register(capture)
     trainer.train_step()
-    return Capture.grads
+    return capture.grads
 
 
 def test_tbptt_over_the_whole_sequence_equals_full_backprop_and_shorter_differs() -> None:
@@ -101,16 +104,18 @@ def test_hooks_fire_in_order_and_backward_terms_are_added() -> None:
 
 def test_gradient_clipping_bounds_the_norm() -> None:
     class Norm:
-        seen: list[float] = []
+        def __init__(self) -> None:
+            self.seen: list[float] = []
 
         @hookimpl
         def before_optimizer_step(self, trainer, optimizer):
-            Norm.seen.append(float(torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters()])))
+            self.seen.append(float(torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters()])))
 
-    trainer = _trainer(hooks=[Norm()], grad_clip=1e-3)
+    norm = Norm()
+    trainer = _trainer(hooks=[norm], grad_clip=1e-3)
     logged = trainer.train_step()["grad_norm"]
     assert logged > 1e-3  # the norm before clipping is logged
-    assert Norm.seen[-1] == pytest.approx(1e-3, rel=1e-4)
+    assert norm.seen[-1] == pytest.approx(1e-3, rel=1e-4)
 
 
 def test_bf16_autocast_trains_on_cpu() -> None:
@@ -132,7 +137,13 @@ def test_metrics_lines_checkpoint_and_plots(tmp_path) -> None:
     trainer.fit()
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["step"]) for r in lines] == [
-        ("eval", 0), ("train", 2), ("eval", 2), ("train", 4), ("eval", 4), ("train", 5), ("eval", 5)
+        ("eval", 0),
+        ("train", 2),
+        ("eval", 2),
+        ("train", 4),
+        ("eval", 4),
+        ("train", 5),
+        ("eval", 5),
     ]
     assert {"loss", "bit_errors", "grad_norm", "lr"} <= set(lines[1])
     for name in ("checkpoint.safetensors", "spec.json", "loss.png", "bit_errors.png"):
@@ -151,7 +162,9 @@ def test_evaluation_uses_the_same_batches_each_time() -> None:
 
 def test_learning_improves_the_metric() -> None:
     """A stateless linear model cannot echo with a delay; an RNN learns it."""
-    trainer = _trainer(steps=150, eval_every=150, lr=0.02, model={"use": "noisy_rnn_for_tests", "hidden_size": 16, "dropout": 0.0})
+    trainer = _trainer(
+        steps=150, eval_every=150, lr=0.02, model={"use": "noisy_rnn_for_tests", "hidden_size": 16, "dropout": 0.0}
+    )
     before = trainer.evaluate()["bit_errors"]
     after = trainer.fit()["bit_errors"]
     assert before > 8 and after < before / 4

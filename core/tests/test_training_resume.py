@@ -8,8 +8,8 @@ import json
 
 import engrammar
 import pytest
-import torch
 import test_training_support as training_helpers
+import torch
 from engrammar.training import load_checkpoint
 
 MODEL = {"use": "noisy_rnn_for_tests", "hidden_size": 6}
@@ -84,6 +84,11 @@ def test_resume_refuses_another_model_or_schedule_length(tmp_path) -> None:
         _run(tmp_path / "run", steps=12, resume=True)
     with pytest.raises(engrammar.SpecError, match="another model"):
         engrammar.train(
-            {"use": "noisy_rnn_for_tests", "hidden_size": 7}, "echo_for_tests", steps=8, out=tmp_path / "run",
-            overrides=SETTINGS, resume=True, progress=False,
+            {"use": "noisy_rnn_for_tests", "hidden_size": 7},
+            "echo_for_tests",
+            steps=8,
+            out=tmp_path / "run",
+            overrides=SETTINGS,
+            resume=True,
+            progress=False,
         )

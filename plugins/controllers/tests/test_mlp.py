@@ -1,10 +1,9 @@
 """mlp: layer structure follows the spec; a whole sequence equals the net applied per step."""
 
+import engrammar
 import pytest
 import torch
 from torch import nn
-
-import engrammar
 
 
 def test_depth_norm_activation_and_output_width() -> None:

@@ -1,10 +1,9 @@
 """lstm and gru: fused whole-sequence path, cell step and written-out reference agree in values and
 gradients; the spec mirrors PyTorch's."""
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar.spec import SpecError
 from engrammar_controllers.naive import gru_reference, lstm_reference
 

@@ -1,10 +1,9 @@
 """transformer: cached stepping equals the whole-sequence forward and the no-cache reference (values
 and gradients), the window bounds the state, and resets hide the past."""
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar_controllers.naive import transformer_reference
 
 

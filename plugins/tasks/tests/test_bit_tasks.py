@@ -1,10 +1,9 @@
 """copy, repeat_copy and parity: shapes, determinism, targets that mean what the task says, and
 the bits-wrong metric on known outputs."""
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar.task import TaskBatch
 
 
@@ -14,7 +13,11 @@ def _sample(task, batch=16, seed=0) -> TaskBatch:
 
 @pytest.mark.parametrize(
     ("name", "fields"),
-    [("copy", {"bits": 5, "max_length": 6}), ("repeat_copy", {"bits": 3, "max_length": 4, "max_repeats": 3}), ("parity", {"length": 9})],
+    [
+        ("copy", {"bits": 5, "max_length": 6}),
+        ("repeat_copy", {"bits": 3, "max_length": 4, "max_repeats": 3}),
+        ("parity", {"length": 9}),
+    ],
 )
 def test_shapes_dtypes_and_determinism(name: str, fields: dict) -> None:
     task = engrammar.build(name, **fields)

@@ -1,10 +1,9 @@
 """associative_recall and mqar: shapes, determinism, every query's target is its key's value, and
 accuracy on known outputs."""
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar.task import TaskBatch
 
 
@@ -14,7 +13,10 @@ def _sample(task, batch=16, seed=0) -> TaskBatch:
 
 @pytest.mark.parametrize(
     ("name", "fields"),
-    [("associative_recall", {"vocab_size": 12, "num_pairs": 5}), ("mqar", {"vocab_size": 32, "seq_len": 40, "num_pairs": 6})],
+    [
+        ("associative_recall", {"vocab_size": 12, "num_pairs": 5}),
+        ("mqar", {"vocab_size": 32, "seq_len": 40, "num_pairs": 6}),
+    ],
 )
 def test_shapes_dtypes_and_determinism(name: str, fields: dict) -> None:
     task = engrammar.build(name, **fields)

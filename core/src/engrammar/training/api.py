@@ -51,7 +51,9 @@ class TrainResult:
         return self.trainer.model  # type: ignore[return-value]
 
 
-def split_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def split_overrides(
+    overrides: Mapping[str, Any] | Iterable[str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``key=value`` settings split into (model, task, train) dicts by their prefix."""
     from engrammar.wiring.loader import parse_assignment
 
@@ -114,7 +116,13 @@ def train(
     built, recipe = build_for_task(model, task_object, model_overrides)
     out_dir = Path(out) if out is not None else None
     trainer = Trainer(
-        built, task_object, train_config, out_dir=out_dir, hooks=hooks, recipe=recipe, task_data=task_data,
+        built,
+        task_object,
+        train_config,
+        out_dir=out_dir,
+        hooks=hooks,
+        recipe=recipe,
+        task_data=task_data,
         progress=progress,
     )
     if out_dir is not None:
@@ -152,4 +160,6 @@ def _check_resumable(checkpoint: Mapping[str, Any], trainer: Trainer) -> None:
             f"a {trainer.config.schedule} schedule spans the run's steps: resume with --steps {saved.get('steps')}",
         )
     if int(checkpoint["step"]) > trainer.config.steps:
-        raise SpecError("--resume", f"the checkpoint is at step {checkpoint['step']}, past --steps {trainer.config.steps}")
+        raise SpecError(
+            "--resume", f"the checkpoint is at step {checkpoint['step']}, past --steps {trainer.config.steps}"
+        )

@@ -25,20 +25,26 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, validator=ge(0.0), doc="decoupled for adamw, L2 for adam and sgd")
     betas: tuple[float, float] = field(default=(0.9, 0.999), doc="Adam's moment decays")
     momentum: float = field(default=0.9, validator=between(0.0, 1.0), doc="sgd momentum")
-    schedule: str = field(
-        default="constant", validator=one_of(*SCHEDULES), doc="learning-rate schedule over `steps`"
-    )
+    schedule: str = field(default="constant", validator=one_of(*SCHEDULES), doc="learning-rate schedule over `steps`")
     warmup_fraction: float = field(
         default=0.25, validator=between(0.0, 1.0, inclusive=False), doc="onecycle: fraction of steps spent warming up"
     )
-    grad_clip: float = field(default=1.0, validator=ge(0.0), doc="clip the global gradient norm to this; 0: no clipping")
+    grad_clip: float = field(
+        default=1.0, validator=ge(0.0), doc="clip the global gradient norm to this; 0: no clipping"
+    )
     precision: str = field(
-        default="fp32", validator=one_of(*PRECISIONS), doc="fp32, or autocast to bf16 / fp16 (fp16 uses a gradient scaler, CUDA only)"
+        default="fp32",
+        validator=one_of(*PRECISIONS),
+        doc="fp32, or autocast to bf16 / fp16 (fp16 uses a gradient scaler, CUDA only)",
     )
     tbptt: int | None = field(
-        default=None, validator=ge(1), doc="truncated backpropagation: backward and detach the state every this many time steps"
+        default=None,
+        validator=ge(1),
+        doc="truncated backpropagation: backward and detach the state every this many time steps",
     )
-    eval_every: int = field(default=100, validator=ge(1), doc="steps per epoch: evaluate, checkpoint and call the epoch hooks")
+    eval_every: int = field(
+        default=100, validator=ge(1), doc="steps per epoch: evaluate, checkpoint and call the epoch hooks"
+    )
     eval_batches: int = field(default=4, validator=ge(1), doc="batches per evaluation (always the same ones)")
     log_every: int = field(default=10, validator=ge(1), doc="steps between training lines in metrics.jsonl")
     device: str = field(default="auto", doc="auto (CUDA when available), cpu, cuda, cuda:1, ...")

@@ -88,7 +88,9 @@ def task_name(task: Task) -> str | None:
     return None
 
 
-def build_task(task: str | Mapping[str, Any] | Task, overrides: Mapping[str, Any] | None = None) -> tuple[Task, dict[str, Any]]:
+def build_task(
+    task: str | Mapping[str, Any] | Task, overrides: Mapping[str, Any] | None = None
+) -> tuple[Task, dict[str, Any]]:
     """A task object and its description as data (``{"use": name, **fields}``)."""
     import engrammar
 

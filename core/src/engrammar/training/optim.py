@@ -24,7 +24,9 @@ def make_optimizer(parameters: Iterable[nn.Parameter], config: TrainConfig) -> t
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """None for a constant rate; OneCycleLR (warm-up then cosine annealing) or cosine annealing over
     ``config.steps``. Stepped once per optimizer step."""
     if config.schedule == "onecycle":

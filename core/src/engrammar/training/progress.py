@@ -38,9 +38,7 @@ class ProgressBar:
                 console=Console(stderr=True),
             )
             self._progress.start()
-            self._task = self._progress.add_task(
-                self.description, total=self.total, completed=self.completed, info=""
-            )
+            self._task = self._progress.add_task(self.description, total=self.total, completed=self.completed, info="")
         return self
 
     def update(self, completed: int, info: str) -> None:

@@ -67,7 +67,9 @@ class Trainer:
         optimizer: torch.optim.Optimizer | None = None,
         progress: bool = True,
     ) -> None:
-        self.config = config if isinstance(config, TrainConfig) else structure(dict(config or {}), TrainConfig, path="train")
+        self.config = (
+            config if isinstance(config, TrainConfig) else structure(dict(config or {}), TrainConfig, path="train")
+        )
         cfg = self.config
         if model.in_features != task.in_features or model.out_features != task.out_features:
             raise SpecError(
@@ -286,7 +288,14 @@ class Trainer:
                     ended_epoch = True
             if not ended_epoch:  # stopped between epoch ends (or resumed at the end): score it
                 self.last_eval = self.evaluate()
-                self._log({"step": self.step, "split": "eval", **self.last_eval, "seconds": round(time.perf_counter() - started, 3)})
+                self._log(
+                    {
+                        "step": self.step,
+                        "split": "eval",
+                        **self.last_eval,
+                        "seconds": round(time.perf_counter() - started, 3),
+                    }
+                )
                 if self.out_dir is not None:
                     self.save()
             self.hooks.hook.on_train_end(trainer=self)

@@ -6,10 +6,9 @@ recurrence in :mod:`engrammar_controllers.naive`.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
-
 from engrammar.spec import spec
 from engrammar.state import State, StateEntry
+from torch import Tensor, nn
 
 from .recurrent import FusedRecurrent, RecurrentSpec, batch_first, layers_first
 

@@ -6,11 +6,10 @@ Each hidden layer is ``Linear -> normalization -> activation -> dropout``; an op
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-
 from engrammar.component import Component
 from engrammar.spec import ComponentSpec, between, field, ge, one_of, spec
 from engrammar.state import State
+from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -33,7 +32,9 @@ class MLPSpec(ComponentSpec):
     normalization: str = field(
         default="none", validator=one_of(*NORMALIZATIONS), doc="per-layer norm before the activation"
     )
-    dropout: float = field(default=0.0, validator=between(0.0, 1.0), doc="dropout after each hidden layer (training only)")
+    dropout: float = field(
+        default=0.0, validator=between(0.0, 1.0), doc="dropout after each hidden layer (training only)"
+    )
 
 
 def _norm(kind: str, width: int) -> nn.Module:

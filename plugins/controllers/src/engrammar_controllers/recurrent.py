@@ -7,10 +7,9 @@ State is batch first, ``(B, num_layers, hidden_size)`` per tensor; PyTorch's fus
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-
 from engrammar.component import Component
 from engrammar.spec import ComponentSpec, between, field, ge, spec
+from torch import Tensor, nn
 
 
 @spec

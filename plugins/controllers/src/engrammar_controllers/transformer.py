@@ -12,11 +12,10 @@ without a cache.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
-
 from engrammar.component import Component
 from engrammar.spec import ComponentSpec, between, field, ge, gt, spec
 from engrammar.state import State, StateEntry
+from torch import Tensor, nn
 
 from .attention import attention, rotary_angles, rotate
 
@@ -29,13 +28,17 @@ class TransformerSpec(ComponentSpec):
     dim_feedforward: int | None = field(
         default=None, validator=ge(1), doc="width of the feed-forward layer; None: 4 * hidden_size"
     )
-    dropout: float = field(default=0.0, validator=between(0.0, 1.0), doc="dropout on attention and residual branches (training only)")
+    dropout: float = field(
+        default=0.0, validator=between(0.0, 1.0), doc="dropout on attention and residual branches (training only)"
+    )
     window: int | None = field(
         default=None,
         validator=ge(1),
         doc="attend to at most this many tokens, the current one included; the cache then keeps window - 1 tokens, so state is constant in length. None: unbounded cache",
     )
-    rope_base: float = field(default=10000.0, validator=gt(1.0), doc="base of the rotary position embedding frequencies")
+    rope_base: float = field(
+        default=10000.0, validator=gt(1.0), doc="base of the rotary position embedding frequencies"
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
@@ -163,9 +166,7 @@ class Transformer(Component):
         cos, sin = rotary_angles(positions, self.spec.hidden_size // self.spec.num_heads, self.spec.rope_base, h.dtype)
         keys, values = [], []
         for layer, block in enumerate(self.blocks):
-            h, layer_keys, layer_values = block(
-                h, cached_keys[:, layer], cached_values[:, layer], allowed, cos, sin
-            )
+            h, layer_keys, layer_values = block(h, cached_keys[:, layer], cached_values[:, layer], allowed, cos, sin)
             keys.append(layer_keys)
             values.append(layer_values)
 

@@ -14,7 +14,6 @@ vocabulary. Metric: accuracy at the query.
 from __future__ import annotations
 
 import torch
-
 from engrammar.spec import field, ge, spec
 from engrammar.task import TaskBatch, TaskSpec
 

@@ -6,10 +6,9 @@ NTM papers' *bits wrong per sequence* (``bit_errors``), a bit being predicted 1 
 from __future__ import annotations
 
 import torch
+from engrammar.task import Task, TaskBatch
 from torch import Tensor
 from torch.nn import functional as F
-
-from engrammar.task import Task, TaskBatch
 
 
 class BitTask(Task):

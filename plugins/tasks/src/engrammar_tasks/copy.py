@@ -14,7 +14,6 @@ Input width ``bits + 1`` (the last channel is the delimiter flag), output width 
 from __future__ import annotations
 
 import torch
-
 from engrammar.spec import field, ge, spec
 from engrammar.task import TaskBatch, TaskSpec
 

@@ -18,7 +18,6 @@ queries.
 from __future__ import annotations
 
 import torch
-
 from engrammar.spec import field, ge, gt, spec
 from engrammar.task import TaskBatch, TaskSpec
 
@@ -27,7 +26,9 @@ from .tokens import TokenTask, distinct_tokens, interleave
 
 @spec
 class MQARSpec(TaskSpec):
-    vocab_size: int = field(default=64, validator=ge(4), doc="tokens: 0 is filler, keys below vocab_size/2, values above")
+    vocab_size: int = field(
+        default=64, validator=ge(4), doc="tokens: 0 is filler, keys below vocab_size/2, values above"
+    )
     seq_len: int = field(default=64, validator=ge(4), doc="tokens per sequence")
     num_pairs: int = field(default=8, validator=ge(1), doc="key-value pairs in the context, each queried once")
     power_a: float = field(default=0.01, validator=gt(0.0), doc="power-law exponent of the query positions")

@@ -8,7 +8,6 @@ step; with ``target: final`` only the parity of the whole sequence, at the last 
 from __future__ import annotations
 
 import torch
-
 from engrammar.spec import field, ge, one_of, spec
 from engrammar.task import TaskBatch, TaskSpec
 
@@ -19,7 +18,9 @@ from .bits import BitTask, random_bits
 class ParitySpec(TaskSpec):
     length: int = field(default=16, validator=ge(1), doc="bits per sequence")
     target: str = field(
-        default="running", validator=one_of("running", "final"), doc="score the parity at every step, or at the end only"
+        default="running",
+        validator=one_of("running", "final"),
+        doc="score the parity at every step, or at the end only",
     )
 
 

@@ -15,7 +15,6 @@ last output channel is the end flag).
 from __future__ import annotations
 
 import torch
-
 from engrammar.spec import field, ge, spec
 from engrammar.task import TaskBatch, TaskSpec
 
@@ -28,7 +27,9 @@ class RepeatCopySpec(TaskSpec):
     min_length: int = field(default=1, validator=ge(1), doc="shortest sequence")
     max_length: int = field(default=10, validator=ge(1), doc="longest sequence")
     min_repeats: int = field(default=1, validator=ge(1), doc="fewest repeats")
-    max_repeats: int = field(default=10, validator=ge(1), doc="most repeats (the count is given as repeats / max_repeats)")
+    max_repeats: int = field(
+        default=10, validator=ge(1), doc="most repeats (the count is given as repeats / max_repeats)"
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.min_length > self.max_length:

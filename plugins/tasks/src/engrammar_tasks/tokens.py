@@ -6,10 +6,9 @@ selects, and the metric is the accuracy of the arg-max there.
 from __future__ import annotations
 
 import torch
+from engrammar.task import Task, TaskBatch
 from torch import Tensor
 from torch.nn import functional as F
-
-from engrammar.task import Task, TaskBatch
 
 
 class TokenTask(Task):
