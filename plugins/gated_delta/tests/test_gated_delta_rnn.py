@@ -98,7 +98,7 @@ def test_trace_outputs_hidden_state_and_gate():
     x = torch.randn(3, 7, 2)
     y, _ = plain(x)
     y_traced, _ = traced(x)
-    assert traced.out_features == 10 and y_traced.shape == (3, 7, 10)
+    assert traced.out_features == 6 and y_traced.shape == (3, 7, 6)
     assert torch.allclose(y_traced[..., :5], y)
     gate = y_traced[..., 5:]
     assert torch.allclose(gate, traced.gate(x))

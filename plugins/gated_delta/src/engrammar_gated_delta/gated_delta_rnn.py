@@ -2,23 +2,26 @@
 
 Per step, with hidden state h (width D = ``hidden_size``) and rank r = ``delta_rank``:
 
-    h_t = h_{t-1} + g_t ⊙ (f(x_t, h_{t-1}) - h_{t-1})                  the delta update
+    h_t = h_{t-1} + g_t (f(x_t, h_{t-1}) - h_{t-1})                    the delta update
     f(x, h) = U (Vᵀ h + tanh(P x + b_P)) + b_f                          U, V: (D, r); P: (r, in)
-    g_t = sigmoid(W_g x_t + b_g)                                        the "seam" gate, in (0, 1)^D
+    g_t = sigmoid(w_g · x_t + b_g)                                      the "seam" gate, in (0, 1)
 
-f is affine in h through the rank-r projections U, Vᵀ, and g depends on the input only, so
+The gate is one number per sample and step (the seed's gate activations are (batch, time)),
+broadcast over the hidden units. f is affine in h through the rank-r projections U, Vᵀ and g
+depends on the input only, so
 
-    h_t = (diag(1 - g_t) + (g_t ⊙ U) Vᵀ) h_{t-1} + g_t ⊙ (U tanh(P x_t + b_P) + b_f)
+    h_t = ((1 - g_t) I + U (g_t I_r) Vᵀ) h_{t-1} + g_t (U tanh(P x_t + b_P) + b_f)
 
-is an affine recurrence with diagonal-plus-low-rank transitions: :func:`.ops.low_rank_affine_scan`
-computes all of it at O(log T) depth (``use_parallel_scan=True``), the plain loop one step at a
-time (``use_parallel_scan=False``); both mean the same and are tested against each other.
+is an affine recurrence whose transitions a I + U B Vᵀ share U and V and close under composition
+at rank r: :func:`.ops.low_rank_affine_scan` computes all of it at O(log T) depth with O(T D r)
+work (``use_parallel_scan=True``); the plain loop runs one step at a time
+(``use_parallel_scan=False``); both mean the same and are tested against each other.
 
 ``z2_symmetric=True`` makes the unit exactly odd, model(-x, -h₀) = (-y, -h): the odd path (f) has
 no biases and an odd nonlinearity (tanh), and the gate sees only even features,
-g_t = sigmoid(W_g (Q x_t)² + b_g) with Q: (r, in), so it is the same for x and -x.
+g_t = sigmoid(w_g · (Q x_t)² + b_g) with Q: (r, in), so it is the same for x and -x.
 
-The output is h_t; with ``trace=True`` it is [h_t, g_t] (width 2D), so the gate can be plotted.
+The output is h_t; with ``trace=True`` it is [h_t, g_t] (width D + 1), so the gate can be plotted.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class GatedDeltaRNNSpec(ComponentSpec):
     delta_rank: int = field(default=8, validator=ge(1), doc="rank r of the projections through which f sees h and x")
     use_parallel_scan: bool = field(default=True, doc="whole sequences by associative scan (else the plain loop)")
     z2_symmetric: bool = field(default=False, doc="exactly odd: model(-x, -h0) = -model(x, h0)")
-    trace: bool = field(default=False, doc="output [h, g]: the hidden state and the seam gate, for plots")
+    trace: bool = field(default=False, doc="output [h, g]: the hidden state and the seam gate (last column)")
 
 
 class GatedDeltaRNN(Component):
@@ -59,14 +62,14 @@ class GatedDeltaRNN(Component):
         self.delta_up = nn.Linear(rank, hidden, bias=not odd)  # U, b_f
         if odd:
             self.gate_features = nn.Linear(self.in_features, rank, bias=False)  # Q
-            self.gate_proj = nn.Linear(rank, hidden)
+            self.gate_proj = nn.Linear(rank, 1)
         else:
             self.gate_features = None
-            self.gate_proj = nn.Linear(self.in_features, hidden)
+            self.gate_proj = nn.Linear(self.in_features, 1)
 
     @property
     def out_features(self) -> int:
-        return self.spec.hidden_size * (2 if self.spec.trace else 1)
+        return self.spec.hidden_size + (1 if self.spec.trace else 0)
 
     def state_spec(self) -> dict[str, StateEntry]:
         return {"hidden": StateEntry((self.spec.hidden_size,), doc="hidden state h")}
@@ -74,7 +77,7 @@ class GatedDeltaRNN(Component):
     # ---- input-only parts, for all steps at once -------------------------------------------
 
     def gate(self, x: Tensor) -> Tensor:
-        """The seam gate g: x (..., in) -> (..., D), in (0, 1)."""
+        """The seam gate g: x (..., in) -> (..., 1), in (0, 1)."""
         if self.gate_features is not None:
             return torch.sigmoid(self.gate_proj(self.gate_features(x).square()))
         return torch.sigmoid(self.gate_proj(x))
@@ -104,7 +107,7 @@ class GatedDeltaRNN(Component):
         return self._run(x, state, resets)
 
     def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
-        gate, drive = self.gate(x), self._drive(x)  # (B, T, D) each
+        gate, drive = self.gate(x), self._drive(x)  # (B, T, 1), (B, T, D)
         if self.spec.use_parallel_scan:
             hidden = self._scan(gate, drive, state["hidden"], resets)
         else:
@@ -112,21 +115,23 @@ class GatedDeltaRNN(Component):
         return self._output(hidden, gate), {"hidden": hidden[:, -1]}
 
     def _loop(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:
+        # unbind once: indexing step t inside the loop costs a full-size zero fill per step in
+        # the backward pass
+        keeps = (~resets).to(hidden.dtype).unbind(1) if resets is not None else None
         states = []
-        for t in range(gate.shape[1]):
-            if resets is not None:
-                hidden = hidden * (~resets[:, t, None]).to(hidden.dtype)
-            hidden = self._update(hidden, gate[:, t], drive[:, t])
+        for t, (gate_t, drive_t) in enumerate(zip(gate.unbind(1), drive.unbind(1))):
+            if keeps is not None:
+                hidden = hidden * keeps[t][:, None]
+            hidden = self._update(hidden, gate_t, drive_t)
             states.append(hidden)
         return torch.stack(states, dim=1)
 
     def _scan(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:
-        batch, length, _ = gate.shape
-        up = self.delta_up.weight  # U: (D, r)
-        diagonal = 1.0 - gate
-        left = gate[..., None] * up  # (B, T, D, r): g_t ⊙ U
-        right = self.state_down.weight.transpose(0, 1).expand(batch, length, *up.shape)  # V
+        rank = self.spec.delta_rank
+        scale = 1.0 - gate[..., 0]  # a_t: (B, T)
+        core = gate[..., None] * torch.eye(rank, dtype=gate.dtype, device=gate.device)  # g_t I_r
         if resets is not None:  # a reset step ignores h_{t-1}: its transition is zero
-            keep = (~resets).to(gate.dtype)[..., None]
-            diagonal, left = diagonal * keep, left * keep[..., None]
-        return low_rank_affine_scan(diagonal, left, right, gate * drive, hidden)
+            keep = (~resets).to(gate.dtype)
+            scale, core = scale * keep, core * keep[..., None, None]
+        up, down = self.delta_up.weight, self.state_down.weight.transpose(0, 1)  # U, V: (D, r)
+        return low_rank_affine_scan(scale, core, up, down, gate * drive, hidden)
