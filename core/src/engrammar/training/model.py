@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -42,7 +42,7 @@ class WithReadout(Component):
     spec: ReadoutSpec
 
     def __init__(self, body: Component, out_features: int) -> None:
-        super().__init__(ReadoutSpec(in_features=body.in_features, out_features=out_features))
+        super().__init__({"in_features": body.in_features, "out_features": out_features})
         self.body = body
         self.readout = nn.Linear(body.out_features, out_features)
 
@@ -97,9 +97,7 @@ def build_task(
     overrides = dict(overrides or {})
     if isinstance(task, Task):
         if overrides:
-            import attrs
-
-            task = type(task)(attrs.evolve(task.spec, **overrides))
+            task = type(task)({**unstructure(task.spec), **overrides})
         name = task_name(task)
     else:
         data = {"use": task} if isinstance(task, str) else dict(task)
@@ -147,12 +145,12 @@ def build_for_task(
     elif _is_wiring(source):
         from engrammar.wiring.loader import apply_overrides, load_data
 
-        data = apply_overrides(load_data(source), assignments)
+        data = apply_overrides(load_data(cast("str | Path", source)), assignments)
         data["in_features"] = task.in_features
         body = engrammar.build(data)
         body_data = unstructure(body.spec)
     else:
-        data = {"use": source} if isinstance(source, str) else dict(source)
+        data = {"use": source} if isinstance(source, str) else dict(cast("Mapping[str, Any]", source))
         if "nodes" in data:
             from engrammar.wiring.loader import apply_overrides
 
@@ -165,7 +163,7 @@ def build_for_task(
         data["in_features"] = task.in_features
         body = engrammar.build(data)
         body_data = unstructure(body.spec) if "nodes" in data else {"use": data["use"], **unstructure(body.spec)}
-    recipe = {"body": body_data, "readout": None}
+    recipe: dict[str, Any] = {"body": body_data, "readout": None}
     if body.out_features == task.out_features:
         return body, recipe
     recipe["readout"] = task.out_features
