@@ -67,9 +67,10 @@ class TestHandComputed:
             precedence = impl.update_precedence(precedence, write)
         expected = t([[[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]])  # 1 after 0, 2 after 1
         torch.testing.assert_close(link, expected, **TOL)
-        forward, backward = impl.directional_weights(link, t([[[0.0, 1.0, 0.0]]]))
-        torch.testing.assert_close(forward, t([[[[0.0, 0.0, 1.0]]]]), **TOL)  # from 1, forward to 2
-        torch.testing.assert_close(backward, t([[[[1.0, 0.0, 0.0]]]]), **TOL)  # and backward to 0
+        directional = impl.directional_weights(link, t([[[0.0, 1.0, 0.0]]]))
+        backward, forward = directional[:, :, 0], directional[:, :, 1]
+        torch.testing.assert_close(forward, t([[[0.0, 0.0, 1.0]]]), **TOL)  # from 1, forward to 2
+        torch.testing.assert_close(backward, t([[[1.0, 0.0, 0.0]]]), **TOL)  # and backward to 0
 
     def test_content_weights_cosine_softmax(self, impl):
         memory = t([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])

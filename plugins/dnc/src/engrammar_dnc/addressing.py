@@ -17,6 +17,7 @@ after cell j, so ``link @ w`` moves a weighting forward in write order.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "content_weights",
     "directional_weights",
     "read_memory",
+    "read_weightings",
     "sharpen_keep_mass",
     "update_link",
     "update_precedence",
@@ -47,11 +49,12 @@ def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
 
     memory (B, N, W), keys (B, K, W), strengths β (B, K) -> weights (B, K, N), each row sums to 1.
     """
-    dots = torch.einsum("bkw,bnw->bkn", keys, memory)
-    key_norms = torch.sqrt(keys.pow(2).sum(-1) + NORM_EPSILON)  # (B, K)
-    cell_norms = torch.sqrt(memory.pow(2).sum(-1) + NORM_EPSILON)  # (B, N)
-    similarity = dots / (key_norms[:, :, None] * cell_norms[:, None, :])
-    return torch.softmax(strengths[:, :, None] * similarity, dim=-1)
+    dots = torch.bmm(keys, memory.transpose(1, 2))  # (B, K, N)
+    inverse_key_norms = torch.rsqrt((keys * keys).sum(-1) + NORM_EPSILON)  # (B, K)
+    inverse_cell_norms = torch.rsqrt((memory * memory).sum(-1) + NORM_EPSILON)  # (B, N)
+    # β / |k| folded into one (B, K, 1) factor: one full-size multiply instead of two
+    scale = (strengths * inverse_key_norms)[:, :, None]
+    return torch.softmax(dots * scale * inverse_cell_norms[:, None, :], dim=-1)
 
 
 def update_usage(
@@ -63,10 +66,13 @@ def update_usage(
     ψ = Π_r (1 - f_r w_r) the retention vector. usage (B, N), previous_write_weights (B, H, N),
     free_gates (B, R), previous_read_weights (B, R, N) -> (B, N).
     """
-    written = 1.0 - torch.prod(1.0 - previous_write_weights, dim=1)
-    usage = usage + (1.0 - usage) * written
-    retention = torch.prod(1.0 - free_gates[:, :, None] * previous_read_weights, dim=1)
-    return usage * retention
+    # Fused forms (addcmul: a + v·b·c) keep the step to a few kernels: u + w - u w per write head
+    # (which composes to u + (1 - u)(1 - Π(1 - w_h))), then u - u f_r w_r per read head.
+    for written in previous_write_weights.unbind(1):
+        usage = torch.addcmul(usage + written, usage, written, value=-1.0)
+    for freed in (free_gates[:, :, None] * previous_read_weights).unbind(1):
+        usage = torch.addcmul(usage, usage, freed, value=-1.0)
+    return usage
 
 
 def allocation_weights(usage: Tensor) -> Tensor:
@@ -75,12 +81,12 @@ def allocation_weights(usage: Tensor) -> Tensor:
     With φ the cells sorted by increasing usage, a[φ_j] = (1 - u[φ_j]) Π_{i<j} u[φ_i].
     One batched (stable) sort for all samples. usage (B, N) -> (B, N), sums to at most 1.
     """
-    usage = ALLOCATION_EPSILON + (1.0 - ALLOCATION_EPSILON) * usage
+    usage = usage * (1.0 - ALLOCATION_EPSILON) + ALLOCATION_EPSILON
     sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
-    ones = torch.ones_like(sorted_usage[..., :1])
-    used_before = torch.cumprod(torch.cat([ones, sorted_usage[..., :-1]], dim=-1), dim=-1)
-    sorted_allocation = (1.0 - sorted_usage) * used_before
-    return torch.zeros_like(usage).scatter(-1, order, sorted_allocation)
+    used_before = F.pad(torch.cumprod(sorted_usage[..., :-1], dim=-1), (1, 0), value=1.0)
+    sorted_allocation = torch.addcmul(used_before, sorted_usage, used_before, value=-1.0)  # (1 - u) Π
+    # order is a permutation: the scatter writes every entry, so an uninitialised target is fine
+    return torch.empty_like(usage).scatter(-1, order, sorted_allocation)
 
 
 def write_allocation_weights(usage: Tensor, write_gates: Tensor) -> Tensor:
@@ -90,11 +96,14 @@ def write_allocation_weights(usage: Tensor, write_gates: Tensor) -> Tensor:
     their write gate, which here is write gate × allocation gate). usage (B, N), write_gates (B, H)
     -> (B, H, N). One batched sort per write head: heads depend on each other's claims.
     """
+    if write_gates.shape[1] == 1:
+        return allocation_weights(usage)[:, None]
     allocations = []
     for head in range(write_gates.shape[1]):
         allocation = allocation_weights(usage)
         allocations.append(allocation)
-        usage = usage + (1.0 - usage) * write_gates[:, head, None] * allocation
+        claimed = write_gates[:, head, None] * allocation
+        usage = torch.addcmul(usage + claimed, usage, claimed, value=-1.0)
     return torch.stack(allocations, dim=1)
 
 
@@ -114,10 +123,18 @@ def write_memory(memory: Tensor, write_weights: Tensor, erase_vectors: Tensor | 
     memory (B, N, W), write_weights (B, H, N), erase_vectors (B, H, W) or None (no erasure),
     write_vectors (B, H, W) -> (B, N, W).
     """
-    if erase_vectors is not None:
-        keep = 1.0 - write_weights[:, :, :, None] * erase_vectors[:, :, None, :]  # (B, H, N, W)
-        memory = memory * (keep[:, 0] if keep.shape[1] == 1 else torch.prod(keep, dim=1))
-    return memory + torch.einsum("bhn,bhw->bnw", write_weights, write_vectors)
+    columns = write_weights.transpose(1, 2)  # (B, N, H)
+    if erase_vectors is None:
+        return torch.baddbmm(memory, columns, write_vectors)
+    if write_weights.shape[1] == 1:
+        # both outer products w eᵀ and w vᵀ from one bmm; M - M ∘ (w eᵀ) + w vᵀ
+        width = memory.shape[-1]
+        outer = torch.bmm(columns, torch.cat([erase_vectors, write_vectors], dim=-1))
+        erased = torch.addcmul(memory, memory, outer[..., :width], value=-1.0)
+        return erased + outer[..., width:]
+    for weights, erase in zip(write_weights.unbind(1), erase_vectors.unbind(1)):
+        memory = torch.addcmul(memory, memory, weights[:, :, None] * erase[:, None, :], value=-1.0)
+    return torch.baddbmm(memory, columns, write_vectors)
 
 
 def update_link(link: Tensor, precedence: Tensor, write_weights: Tensor) -> Tensor:
@@ -128,24 +145,38 @@ def update_link(link: Tensor, precedence: Tensor, write_weights: Tensor) -> Tens
     """
     write_i = write_weights[..., :, None]
     write_j = write_weights[..., None, :]
-    link = (1.0 - write_i - write_j) * link + write_i * precedence[..., None, :]
-    size = link.shape[-1]
-    off_diagonal = 1.0 - torch.eye(size, dtype=link.dtype, device=link.device)
-    return link * off_diagonal
+    link = torch.addcmul(link, write_i + write_j, link, value=-1.0)
+    link = torch.addcmul(link, write_i, precedence[..., None, :])
+    # a fresh intermediate (not saved by autograd), so zeroing its diagonal in place is safe
+    link.diagonal(dim1=-2, dim2=-1).zero_()
+    return link
 
 
 def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
     """p = (1 - Σ_i w[i]) p + w. precedence, write_weights (B, H, N) -> (B, H, N)."""
-    return (1.0 - write_weights.sum(-1, keepdim=True)) * precedence + write_weights
+    return torch.addcmul(precedence + write_weights, write_weights.sum(-1, keepdim=True), precedence, value=-1.0)
 
 
-def directional_weights(link: Tensor, previous_read_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """Forward (L w) and backward (Lᵀ w) weightings of every read head through every write head's
-    link. link (B, H, N, N), previous_read_weights (B, R, N) -> (forward, backward), each (B, R, H, N).
+def directional_weights(link: Tensor, previous_read_weights: Tensor) -> Tensor:
+    """Backward (Lᵀ w) and forward (L w) weightings of every read head through every write head's
+    link, stacked: link (B, H, N, N), previous_read_weights (B, R, N) -> (B, R, 2H, N), entries
+    [:, :, :H] backward (one per write head), [:, :, H:] forward.
     """
-    forward = torch.einsum("bhij,brj->brhi", link, previous_read_weights)
-    backward = torch.einsum("bhji,brj->brhi", link, previous_read_weights)
-    return forward, backward
+    batch, heads, cells, _ = link.shape
+    reads = previous_read_weights.shape[1]
+    # backward[b, r, h, i] = Σ_j w[b, r, j] L[b, h, j, i]; forward[b, r, h, i] = Σ_j w[b, r, j] L[b, h, i, j]:
+    # both from one bmm against [L arranged (j, h·i) | Lᵀ arranged (j, h·i)]
+    by_rows = link.permute(0, 2, 1, 3).reshape(batch, cells, heads * cells)
+    by_columns = link.permute(0, 3, 1, 2).reshape(batch, cells, heads * cells)
+    both = torch.bmm(previous_read_weights, torch.cat([by_rows, by_columns], dim=-1))
+    return both.reshape(batch, reads, 2 * heads, cells)
+
+
+def read_weightings(directional: Tensor, content: Tensor, modes: Tensor) -> Tensor:
+    """Mix each read head's modes: directional (B, R, 2H, N), content (B, R, N), modes (B, R, 2H + 1)
+    -> (B, R, N) = Σ_m modes[m] · [directional..., content][m]."""
+    candidates = torch.cat([directional, content[:, :, None]], dim=2)  # (B, R, 2H + 1, N)
+    return torch.matmul(modes[:, :, None, :], candidates)[:, :, 0]
 
 
 def read_memory(memory: Tensor, read_weights: Tensor) -> Tensor:

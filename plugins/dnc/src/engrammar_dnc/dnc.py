@@ -89,9 +89,13 @@ class DNC(Component):
         # The projection and every activation of ξ run once for the whole sequence; only the
         # memory recurrence itself is stepped.
         interfaces = parse_interface(self.interface(x), self.layout)
+        # unbind once per field: indexing [:, t] at every step would cost a full-size zero
+        # tensor per step and field in backward
+        length = x.shape[1]
+        per_step = [[None] * length if f is None else f.unbind(1) for f in interfaces]
         reads = []
-        for t in range(x.shape[1]):
-            interface = DNCInterface(*(None if f is None else f[:, t] for f in interfaces))
+        for t in range(length):
+            interface = DNCInterface(*(steps[t] for steps in per_step))
             read_t, state = memory_step(state, interface)
             if self.last_trace is not None:
                 self._record(interface, state)

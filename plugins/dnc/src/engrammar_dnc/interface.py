@@ -43,27 +43,39 @@ class DNCInterface(NamedTuple):
 
 
 class InterfaceLayout:
-    """Sizes of the pieces of the flat interface vector ξ, in order, for one spec."""
+    """Where each quantity sits in the flat interface vector ξ, for one spec.
+
+    ξ is laid out in groups that share an activation (identity, oneplus, sigmoid, gate, softmax),
+    so parsing applies each activation once to a contiguous block.
+    """
 
     def __init__(self, spec: DNCSpec) -> None:
         self.spec = spec
         reads, writes, width = spec.num_reads, spec.num_writes, spec.word_size
-        pieces: list[tuple[str, int]] = [("read_keys", reads * width), ("write_keys", writes * width)]
+        oneplus_pieces: list[tuple[str, int]] = []
         if spec.beta is None:
-            pieces += [("read_strengths", reads), ("write_strengths", writes)]
-        if spec.erasure:
-            pieces.append(("erase_vectors", writes * width))
-        pieces += [("write_vectors", writes * width), ("free_gates", reads)]
-        if spec.gating:
-            pieces += [("allocation_gates", writes), ("write_gates", writes)]
-        pieces.append(("read_modes", reads * (2 * writes + 1)))
+            oneplus_pieces += [("read_strengths", reads), ("write_strengths", writes)]
         if spec.gamma is None:
-            pieces += [("read_sharpness", reads), ("write_sharpness", writes)]
-        self.pieces = pieces
-        self.size = sum(size for _, size in pieces)
+            oneplus_pieces += [("read_sharpness", reads), ("write_sharpness", writes)]
+        gate_pieces = [("free_gates", reads)]
+        if spec.gating:
+            gate_pieces += [("allocation_gates", writes), ("write_gates", writes)]
+        groups: list[tuple[str, list[tuple[str, int]]]] = [
+            (
+                "identity",
+                [("read_keys", reads * width), ("write_keys", writes * width), ("write_vectors", writes * width)],
+            ),
+            ("oneplus", oneplus_pieces),
+            ("sigmoid", [("erase_vectors", writes * width)] if spec.erasure else []),
+            ("gate", gate_pieces),
+            ("softmax", [("read_modes", reads * (2 * writes + 1))]),
+        ]
+        self.groups = [(activation, pieces) for activation, pieces in groups if pieces]
+        self.pieces = [piece for _, pieces in self.groups for piece in pieces]
+        self.size = sum(size for _, size in self.pieces)
 
     def split(self, flat: Tensor) -> dict[str, Tensor]:
-        """flat (..., size) -> named raw slices (..., piece size)."""
+        """flat (..., size) -> named raw slices (..., piece size), no activation."""
         sizes = [size for _, size in self.pieces]
         return dict(zip([name for name, _ in self.pieces], torch.split(flat, sizes, dim=-1)))
 
@@ -77,37 +89,39 @@ def parse_interface(flat: Tensor, layout: InterfaceLayout) -> DNCInterface:
     spec = layout.spec
     lead = flat.shape[:-1]  # (B,) for one step, (B, T) for a whole sequence
     reads, writes, width = spec.num_reads, spec.num_writes, spec.word_size
-    raw = layout.split(flat)
+    blocks = torch.split(flat, [sum(size for _, size in pieces) for _, pieces in layout.groups], dim=-1)
+    values: dict[str, Tensor] = {}
+    for (activation, pieces), block in zip(layout.groups, blocks):
+        if activation == "oneplus":
+            block = oneplus(block)
+        elif activation == "sigmoid":
+            block = torch.sigmoid(block)
+        elif activation == "gate":
+            block = gate(block, spec.gate_type, spec.gate_steepness)
+        elif activation == "softmax":
+            block = torch.softmax(block.reshape(*lead, reads, 2 * writes + 1), dim=-1)
+            values["read_modes"] = block
+            continue
+        values.update(zip([name for name, _ in pieces], torch.split(block, [size for _, size in pieces], dim=-1)))
 
-    def strengths(name: str, heads: int) -> Tensor:
-        if spec.beta is None:
-            return oneplus(raw[name])
-        return flat.new_full((*lead, heads), spec.beta)
+    def fixed(value: float | None, name: str, heads: int) -> Tensor | None:
+        if value is None:
+            return values[name]
+        return flat.new_full((*lead, heads), value)
 
-    def sharpness(name: str) -> Tensor | None:
-        if spec.gamma is None:
-            return oneplus(raw[name])
-        if spec.gamma == 1.0:
-            return None
-        heads = reads if name == "read_sharpness" else writes
-        return flat.new_full((*lead, heads), spec.gamma)
-
-    def gates_or_ones(name: str) -> Tensor:
-        if spec.gating:
-            return gate(raw[name], spec.gate_type, spec.gate_steepness)
-        return flat.new_ones(*lead, writes)
-
+    ones = flat.new_ones(*lead, writes) if not spec.gating else None
+    sharpen = spec.gamma != 1.0
     return DNCInterface(
-        read_keys=raw["read_keys"].reshape(*lead, reads, width),
-        read_strengths=strengths("read_strengths", reads),
-        write_keys=raw["write_keys"].reshape(*lead, writes, width),
-        write_strengths=strengths("write_strengths", writes),
-        erase_vectors=torch.sigmoid(raw["erase_vectors"]).reshape(*lead, writes, width) if spec.erasure else None,
-        write_vectors=raw["write_vectors"].reshape(*lead, writes, width),
-        free_gates=gate(raw["free_gates"], spec.gate_type, spec.gate_steepness),
-        allocation_gates=gates_or_ones("allocation_gates"),
-        write_gates=gates_or_ones("write_gates"),
-        read_modes=torch.softmax(raw["read_modes"].reshape(*lead, reads, 2 * writes + 1), dim=-1),
-        read_sharpness=sharpness("read_sharpness"),
-        write_sharpness=sharpness("write_sharpness"),
+        read_keys=values["read_keys"].reshape(*lead, reads, width),
+        read_strengths=fixed(spec.beta, "read_strengths", reads),
+        write_keys=values["write_keys"].reshape(*lead, writes, width),
+        write_strengths=fixed(spec.beta, "write_strengths", writes),
+        erase_vectors=values["erase_vectors"].reshape(*lead, writes, width) if spec.erasure else None,
+        write_vectors=values["write_vectors"].reshape(*lead, writes, width),
+        free_gates=values["free_gates"],
+        allocation_gates=values["allocation_gates"] if ones is None else ones,
+        write_gates=values["write_gates"] if ones is None else ones,
+        read_modes=values["read_modes"],
+        read_sharpness=fixed(spec.gamma, "read_sharpness", reads) if sharpen else None,
+        write_sharpness=fixed(spec.gamma, "write_sharpness", writes) if sharpen else None,
     )

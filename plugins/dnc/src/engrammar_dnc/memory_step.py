@@ -7,12 +7,14 @@ reads address the memory just written. :func:`engrammar_dnc.naive.naive_memory_s
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .addressing import (
     content_weights,
     directional_weights,
     read_memory,
+    read_weightings,
     sharpen_keep_mass,
     update_link,
     update_precedence,
@@ -36,9 +38,10 @@ def memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
     usage = update_usage(state["usage"], writers["weights"], interface.free_gates, readers["weights"])
 
     write_content = content_weights(memory, interface.write_keys, interface.write_strengths)
-    write_gates, allocation_gates = interface.write_gates[..., None], interface.allocation_gates[..., None]
     allocation = write_allocation_weights(usage, interface.write_gates * interface.allocation_gates)
-    write_weights = write_gates * (allocation_gates * allocation + (1.0 - allocation_gates) * write_content)
+    # w = g_w (g_a a + (1 - g_a) c), the interpolation as one lerp
+    mixed = torch.lerp(write_content, allocation, interface.allocation_gates[..., None])
+    write_weights = interface.write_gates[..., None] * mixed
     if interface.write_sharpness is not None:
         write_weights = sharpen_keep_mass(write_weights, interface.write_sharpness)
     memory = write_memory(memory, write_weights, interface.erase_vectors, interface.write_vectors)
@@ -46,15 +49,9 @@ def memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
     link = update_link(writers["link"], writers["precedence"], write_weights)
     precedence = update_precedence(writers["precedence"], write_weights)
 
-    heads = write_weights.shape[1]
-    forward, backward = directional_weights(link, readers["weights"])  # (B, R, H, N)
+    directional = directional_weights(link, readers["weights"])  # (B, R, 2H, N): backward, forward
     read_content = content_weights(memory, interface.read_keys, interface.read_strengths)
-    modes = interface.read_modes  # (B, R, 2H + 1): backward heads, forward heads, content
-    read_weights = (
-        (modes[..., :heads, None] * backward).sum(2)
-        + (modes[..., heads : 2 * heads, None] * forward).sum(2)
-        + modes[..., 2 * heads, None] * read_content
-    )
+    read_weights = read_weightings(directional, read_content, interface.read_modes)
     if interface.read_sharpness is not None:
         read_weights = sharpen_keep_mass(read_weights, interface.read_sharpness)
 

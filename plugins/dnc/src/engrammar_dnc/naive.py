@@ -159,7 +159,7 @@ def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
     return torch.stack(out).reshape(batch, heads, cells)
 
 
-def directional_weights(link: Tensor, previous_read_weights: Tensor) -> tuple[Tensor, Tensor]:
+def directional_weights(link: Tensor, previous_read_weights: Tensor) -> Tensor:
     batch, heads, cells, _ = link.shape
     reads = previous_read_weights.shape[1]
     forward, backward = [], []
@@ -172,7 +172,7 @@ def directional_weights(link: Tensor, previous_read_weights: Tensor) -> tuple[Te
                     forward.append(sum(L[i, j] * w[j] for j in range(cells)))
                     backward.append(sum(L[j, i] * w[j] for j in range(cells)))
     shape = (batch, reads, heads, cells)
-    return torch.stack(forward).reshape(shape), torch.stack(backward).reshape(shape)
+    return torch.cat([torch.stack(backward).reshape(shape), torch.stack(forward).reshape(shape)], dim=2)
 
 
 def read_memory(memory: Tensor, read_weights: Tensor) -> Tensor:
@@ -210,7 +210,7 @@ def naive_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dic
     memory = write_memory(memory, write_weights, interface.erase_vectors, interface.write_vectors)
     link = update_link(writers["link"], writers["precedence"], write_weights)
     precedence = update_precedence(writers["precedence"], write_weights)
-    forward, backward = directional_weights(link, readers["weights"])
+    directional = directional_weights(link, readers["weights"])
     read_content = content_weights(memory, interface.read_keys, interface.read_strengths)
     reads = read_content.shape[1]
     modes = interface.read_modes
@@ -220,8 +220,8 @@ def naive_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dic
             for n in range(cells):
                 value = modes[b, r, 2 * heads] * read_content[b, r, n]
                 for h in range(heads):
-                    value = value + modes[b, r, h] * backward[b, r, h, n]
-                    value = value + modes[b, r, heads + h] * forward[b, r, h, n]
+                    value = value + modes[b, r, h] * directional[b, r, h, n]  # backward
+                    value = value + modes[b, r, heads + h] * directional[b, r, heads + h, n]  # forward
                 read_weights.append(value)
     read_weights_t = torch.stack(read_weights).reshape(batch, reads, cells)
     if interface.read_sharpness is not None:
