@@ -33,9 +33,8 @@ def load_graph_spec(
     elif hasattr(source, "read_text") and not isinstance(source, Path):  # a packaged resource
         from ..spec import parse_mapping
 
-        data = parse_mapping(
-            source.read_text(encoding="utf-8"), Path(str(source.name)).suffix.lower(), origin=str(source)
-        )
+        suffix = Path(str(getattr(source, "name", ""))).suffix.lower()
+        data = parse_mapping(source.read_text(encoding="utf-8"), suffix, origin=str(source))
     else:
         data = load_data(source)
     if overrides:

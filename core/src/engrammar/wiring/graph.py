@@ -17,11 +17,11 @@ the values are already weighted and the trainer adds their sum to its loss (see 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,7 @@ from .validate import ResolvedGraph, instantiate, resolve_graph
 __all__ = ["Graph", "WiringFile", "WiringFileSpec", "wiring_class", "wiring_file_class"]
 
 _EMPTY: State = {}
+StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
 
 
 def has_auxiliary_losses(module: nn.Module) -> bool:
@@ -74,8 +75,8 @@ class _Loop:
                         self.external.append(ref)
                     pieces.append((0, self.external.index(ref), 0))
             self.pieces.append(tuple(pieces))
-        self.modules = [graph.nodes[name] for name in names]
-        self.steps = [module._step for module in self.modules]
+        self.modules = [cast(Component, graph.nodes[name]) for name in names]
+        self.steps: list[StepFn] = [module._step for module in self.modules]
         self.stateful = [name in graph.stateful for name in names]
         self.collect = [name in needed for name in names]
 
@@ -108,7 +109,9 @@ class Graph(Component):
         self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
         self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}
         self._order = self.plan.order
-        self._steps = [(name, self.nodes[name]._step, self._refs[name]) for name in self._order]
+        self._steps: list[tuple[str, StepFn, tuple[Ref, ...]]] = [
+            (name, cast(Component, self.nodes[name])._step, self._refs[name]) for name in self._order
+        ]
         readers_outside: dict[str, set[str]] = {}
         for name, refs in self._refs.items():
             for ref in refs:
@@ -272,16 +275,16 @@ class Graph(Component):
                 current[i] = y
                 if collect[i]:
                     outputs[i].append(y)
-            for hist, source in zip(histories, history_from):
-                hist.append(current[source])
+            for hist, source_index in zip(histories, history_from):
+                hist.append(current[source_index])
                 del hist[0]
         for i, name in enumerate(loop.names):
             if loop.stateful[i]:
                 new_state[name] = states[i]
             if collect[i]:
                 sequences[name] = torch.stack(outputs[i], dim=1)
-        for source, hist in zip(loop.history_sources, histories):
-            new_history[source] = torch.stack(hist, dim=1)
+        for source_name, hist in zip(loop.history_sources, histories):
+            new_history[source_name] = torch.stack(hist, dim=1)
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         history: Mapping[str, Tensor] = state.get(HISTORY_KEY, _EMPTY)  # type: ignore[assignment]

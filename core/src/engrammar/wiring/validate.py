@@ -293,16 +293,16 @@ def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGrap
     while remaining:
         ready = [n for n in remaining if all(r.name in widths for g in groups[n] for r in g.refs)]
         for name in ready:
-            node = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
-            if name in probed and node.out_features != probed[name]:
+            done = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
+            if name in probed and done.out_features != probed[name]:
                 raise WiringError(
                     f"nodes.{name}",
-                    f"output width {node.out_features} differs from the width {probed[name]} assumed for "
+                    f"output width {done.out_features} differs from the width {probed[name]} assumed for "
                     "its delayed readers; its output width depends on its input width, so break the loop "
                     "at another node",
                 )
-            widths[name] = node.out_features
-            resolved[name] = node
+            widths[name] = done.out_features
+            resolved[name] = done
             remaining.remove(name)
         if ready:
             continue
@@ -344,7 +344,7 @@ def _resolve_node(
 ) -> ResolvedNode:
     spec, sizes = _structure_node(name, cls, fields, groups, widths)
     module = instantiate(cls, spec, f"nodes.{name}", meta=True)
-    state_spec = module.state_spec() if hasattr(module, "state_spec") else {}
+    state_spec = module.state_spec() if hasattr(module, "state_spec") else {}  # type: ignore[operator]
     return ResolvedNode(
         name=name,
         use=use,
