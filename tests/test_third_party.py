@@ -67,7 +67,18 @@ def test_it_builds_by_name_and_runs(site: Path) -> None:
 
 def test_its_one_line_conformance_suite_passes(site: Path) -> None:
     tests = FIXTURES / "acme_memories" / "tests"
-    result = run(site, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests), cwd=tests)
+    result = run(
+        site,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={tests.parent}",
+        f"--confcutdir={tests}",
+        str(tests),
+        cwd=tests,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "14 passed" in result.stdout
 
