@@ -92,3 +92,35 @@ def test_resume_refuses_another_model_or_schedule_length(tmp_path) -> None:
             resume=True,
             progress=False,
         )
+
+
+def test_resume_is_exact_for_a_wiring_with_feedback(tmp_path) -> None:
+    """The same for a graph whose state holds delayed outputs (a step-major loop)."""
+    wiring = {
+        "name": "loop",
+        "nodes": {
+            "ctrl": {"use": "noisy_rnn_for_tests", "hidden_size": 5, "in": ["x", "mem@-1"]},
+            "mem": {"use": "ema", "in": "ctrl"},
+        },
+        "out": ["ctrl", "mem"],
+    }
+
+    def run(out, until=None, resume=False):
+        return engrammar.train(
+            wiring,
+            "echo_for_tests",
+            steps=6,
+            batch_size=3,
+            out=out,
+            overrides=[*SETTINGS[:1], "train.tbptt=3", "train.deterministic=true"],
+            resume=resume,
+            progress=False,
+            until=until,
+        )
+
+    straight = run(tmp_path / "straight")
+    run(tmp_path / "split", until=3)
+    resumed = run(tmp_path / "split", resume=True)
+    assert set(straight.model.state_dict()) == set(resumed.model.state_dict())
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
