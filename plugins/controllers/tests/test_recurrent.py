@@ -93,3 +93,15 @@ def test_bad_spec_names_the_field() -> None:
         engrammar.build("lstm", in_features=3, hidden_size=0)
     with pytest.raises(SpecError, match="dropout"):
         engrammar.build("gru", in_features=3, dropout=1.5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_cpu_autocast_runs_the_fused_path_in_fp32(name: str) -> None:
+    """oneDNN lacks a bf16 fused RNN on many CPUs; under CPU autocast the fused path runs in fp32."""
+    torch.manual_seed(0)
+    model = engrammar.build(name, in_features=3, hidden_size=8, num_layers=2)
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, _ = model(x)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, model(x)[0])

@@ -96,3 +96,14 @@ def test_spec_checks_heads() -> None:
         engrammar.build("transformer", in_features=3, hidden_size=6, num_heads=4)
     with pytest.raises(engrammar.SpecError, match="must be even"):
         engrammar.build("transformer", in_features=3, hidden_size=6, num_heads=2)
+
+
+def test_bf16_autocast_keeps_the_cache_in_the_state_dtype() -> None:
+    torch.manual_seed(0)
+    model = engrammar.build("transformer", in_features=3, hidden_size=8, num_heads=2, window=3)
+    x = torch.randn(2, 6, 3)
+    reference, _ = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = model(x)
+    assert state["keys"].dtype == torch.float32 and state["values"].dtype == torch.float32
+    torch.testing.assert_close(y.float(), reference, atol=0.1, rtol=0.05)

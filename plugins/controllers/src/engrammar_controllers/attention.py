@@ -15,8 +15,9 @@ from torch.nn import functional as F
 
 def rotary_angles(positions: Tensor, head_size: int, base: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """``cos``, ``sin`` of shape (B, T, head_size // 2) for integer ``positions`` (B, T)."""
-    # Angles in float32 at least: positions grow without bound and half precision would lose them.
-    angle_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    # Angles in float64: positions grow without bound, and in float32 an angle at position 10**7
+    # would already be off by up to half a radian (the rotation would stop encoding relative offsets).
+    angle_dtype = torch.float64
     exponents = torch.arange(0, head_size // 2, device=positions.device, dtype=angle_dtype) * (2.0 / head_size)
     inverse_frequency = base ** (-exponents)
     angles = positions.to(angle_dtype)[..., None] * inverse_frequency

@@ -29,7 +29,7 @@ class GRU(FusedRecurrent):
         return {"h": StateEntry(shape, doc="hidden state of each layer (B, num_layers, hidden_size)")}
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        y, h = self.rnn(x, layers_first(state["h"]))
+        y, h = self.run_fused(x, layers_first(state["h"]))
         return y, {"h": batch_first(h)}
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:

@@ -32,7 +32,7 @@ class LSTM(FusedRecurrent):
         }
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        y, (h, c) = self.rnn(x, (layers_first(state["h"]), layers_first(state["c"])))
+        y, (h, c) = self.run_fused(x, (layers_first(state["h"]), layers_first(state["c"])))
         return y, {"h": batch_first(h), "c": batch_first(c)}
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:

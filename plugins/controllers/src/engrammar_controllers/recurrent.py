@@ -7,6 +7,9 @@ State is batch first, ``(B, num_layers, hidden_size)`` per tensor; PyTorch's fus
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from engrammar.component import Component
 from engrammar.spec import ComponentSpec, between, field, ge, spec
 from torch import Tensor, nn
@@ -44,6 +47,21 @@ class FusedRecurrent(Component):
     @property
     def out_features(self) -> int:
         return self.spec.hidden_size
+
+    def run_fused(self, x: Tensor, hidden: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Any]:
+        """The fused module on ``x`` (B, T, in) from ``hidden`` (layers first).
+
+        Under CPU autocast it runs in the weights' dtype instead: oneDNN has no reduced-precision
+        fused RNN kernel on many CPUs ("could not create a primitive descriptor"). On a GPU,
+        autocast reaches cuDNN as usual.
+        """
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            dtype = self.rnn.weight_ih_l0.dtype
+            with torch.autocast("cpu", enabled=False):
+                if isinstance(hidden, tuple):
+                    return self.rnn(x.to(dtype), tuple(h.to(dtype) for h in hidden))
+                return self.rnn(x.to(dtype), hidden.to(dtype))
+        return self.rnn(x, hidden)
 
     def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer, the fused module's own tensors."""
