@@ -49,7 +49,7 @@ class GatedDeltaRNNSpec(ComponentSpec):
 
 
 class GatedDeltaRNN(Component):
-    """Gated delta RNN: h += g ⊙ (f(x, h) - h) with low-rank affine f, as a parallel scan."""
+    """Gated delta RNN: h += g (f(x, h) - h), low-rank affine f, scalar seam gate g; a parallel scan."""
 
     spec_cls = GatedDeltaRNNSpec
     spec: GatedDeltaRNNSpec
