@@ -93,6 +93,7 @@ class Trainer:
         self.progress = progress
         self.step = 0
         self.last_eval: dict[str, float] = {}
+        self._shown = ""  # the progress bar's latest training figures
         self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME) if self.out_dir is not None else None
 
     @property
@@ -237,6 +238,7 @@ class Trainer:
             f"step {self.step}/{self.config.steps}  eval loss {metrics.get('loss', float('nan')):.4f}  "
             f"{name} {metrics.get(name, float('nan')):.4g}"
         )
+        bar.update(self.step, f"{self._shown}  (eval {metrics.get(name, float('nan')):.4g})")
         if self.out_dir is not None:
             self.save()
 
@@ -279,10 +281,9 @@ class Trainer:
                     }
                     self._log(record)
                     window.clear()
-                    shown = f"loss {record['loss']:.4f}  {name} {batch_metrics.get(name, float('nan')):.4g}"
-                    if self.last_eval:
-                        shown += f"  (eval {self.last_eval.get(name, float('nan')):.4g})"
-                    bar.update(self.step, shown)
+                    self._shown = f"loss {record['loss']:.4f}  {name} {batch_metrics.get(name, float('nan')):.4g}"
+                    evaluated = f"  (eval {self.last_eval.get(name, float('nan')):.4g})" if self.last_eval else ""
+                    bar.update(self.step, self._shown + evaluated)
                 if self.step % cfg.eval_every == 0:
                     self._end_epoch(bar, started)
                     ended_epoch = True
