@@ -44,15 +44,19 @@ def recurrent_gated_delta_rule(
     restarts from zeros before that step. scale defaults to K^-1/2.
     Returns o (B, T, H, V) and the final state (B, H, K, V).
     """
-    batch, length, heads, key_dim = k.shape
+    batch, _, heads, key_dim = k.shape
     if scale is None:
         scale = key_dim**-0.5
     state = initial_state if initial_state is not None else v.new_zeros(batch, heads, key_dim, v.shape[-1])
+    # unbind once: indexing step t inside the loop would cost a full-size zero fill per step in
+    # the backward pass (quadratic in T)
+    steps = zip(q.unbind(1), k.unbind(1), v.unbind(1), g.unbind(1), beta.unbind(1))
+    keeps = (~resets).to(state.dtype).unbind(1) if resets is not None else None
     outputs = []
-    for t in range(length):
-        if resets is not None:
-            state = state * (~resets[:, t]).to(state.dtype)[:, None, None, None]
-        o_t, state = gated_delta_step(q[:, t], k[:, t], v[:, t], g[:, t], beta[:, t], state, scale)
+    for t, (q_t, k_t, v_t, g_t, beta_t) in enumerate(steps):
+        if keeps is not None:
+            state = state * keeps[t][:, None, None, None]
+        o_t, state = gated_delta_step(q_t, k_t, v_t, g_t, beta_t, state, scale)
         outputs.append(o_t)
     if not outputs:
         return v.new_zeros(batch, 0, heads, v.shape[-1]), state
