@@ -243,6 +243,36 @@ def test_graph_nests_in_a_graph_and_its_state_nests_too(tmp_path) -> None:
         steps.append(y_t)
     torch.testing.assert_close(torch.stack(steps, dim=1), y)
     torch.testing.assert_close(st["block"]["mem"]["average"], final["block"]["mem"]["average"])
+    # here the nested graph feeds the loop from outside it; the next test puts one inside a loop
+    assert (
+        "step-major: loop" in graph.describe_plan() and "layer-major: block (inner.yaml <- x)" in graph.describe_plan()
+    )
+
+
+def test_nested_graph_inside_a_loop_with_resets(tmp_path) -> None:
+    inner = tmp_path / "inner.yaml"
+    inner.write_text(
+        "name: inner\nnodes:\n"
+        "  ctrl: {use: linear, out_features: 4, in: [x, mem@-2]}\n"
+        "  mem: {use: ema, in: ctrl}\nout: mem\n"
+    )
+    w = Wiring("outer", in_features=3)
+    w.node("block", str(inner), inputs=[w.x, "head@-1"])
+    w.node("head", "linear", out_features=2, inputs="block")
+    w.output("head")
+    graph = w.build()
+    assert graph.plan.stages[0].nodes == ("block", "head") and graph.plan.stages[0].mode == STEP_MAJOR
+    x = torch.randn(2, 8, 3)
+    resets = torch.zeros(2, 8, dtype=torch.bool)
+    resets[0, 3] = resets[1, 6] = True
+    y, _ = graph(x, None, resets)
+    steps, state = [], None
+    for t in range(8):
+        y_t, state = graph.step(x[:, t], state, resets[:, t])
+        steps.append(y_t)
+    torch.testing.assert_close(torch.stack(steps, dim=1), y)
+    torch.testing.assert_close(y[0:1, 3:], graph(x[0:1, 3:])[0])
+    torch.testing.assert_close(y[1:2, 6:], graph(x[1:2, 6:])[0])
 
 
 def _conformance_graph(**fields):

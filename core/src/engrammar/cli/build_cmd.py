@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engrammar.wiring import load_graph_spec, make_plan, resolve_graph
     from engrammar.wiring.loader import parse_assignment
-    from engrammar.wiring.plan import format_plan
+    from engrammar.wiring.plan import format_plan, short_use
 
     overrides = dict(parse_assignment(item) for item in args.set)
     if args.in_features is not None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         total_state += state_bytes
         table.add_row(
             name,
-            node.use,
+            short_use(node.use),
             str(node.in_features),
             str(node.out_features),
             f"{node.num_parameters:,}",

@@ -12,13 +12,14 @@ order, so the plan (and the printed plan) is deterministic.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 
 from .refs import INPUT
 from .validate import ResolvedGraph
 
-__all__ = ["LAYER_MAJOR", "STEP_MAJOR", "Plan", "Stage", "format_plan", "make_plan"]
+__all__ = ["LAYER_MAJOR", "STEP_MAJOR", "Plan", "Stage", "format_plan", "make_plan", "short_use"]
 
 LAYER_MAJOR = "layer-major"
 STEP_MAJOR = "step-major"
@@ -133,6 +134,13 @@ def make_plan(graph: ResolvedGraph) -> Plan:
     return Plan(tuple(stages))
 
 
+def short_use(use: str) -> str:
+    """A node's ``use`` for display: a wiring file by its name, not its absolute path."""
+    from .loader import is_wiring_path
+
+    return Path(use).name if is_wiring_path(use) else use
+
+
 def format_plan(graph: ResolvedGraph, plan: Plan) -> str:
     """The plan as text, one line per stage (what ``engrammar build`` prints)."""
     lines = []
@@ -140,7 +148,7 @@ def format_plan(graph: ResolvedGraph, plan: Plan) -> str:
         described = []
         for name in stage.nodes:
             reads = ", ".join(str(r) for r in graph.nodes[name].refs)
-            described.append(f"{name} ({graph.nodes[name].use} <- {reads})")
+            described.append(f"{name} ({short_use(graph.nodes[name].use)} <- {reads})")
         lines.append(f"{number}. {stage.mode}: " + "; ".join(described))
     lines.append("out <- " + ", ".join(str(r) for r in graph.out))
     return "\n".join(lines)
