@@ -10,7 +10,7 @@ import pytest
 import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.cli import main
-from engrammar.training import WithReadout, build_for_task, build_task, rebuild_model
+from engrammar.training import build_for_task, build_task, rebuild_model
 
 WIRING = """
 name: tiny
@@ -57,9 +57,10 @@ def test_train_then_eval_from_the_command_line(tmp_path, capsys) -> None:
     for file in ("metrics.jsonl", "checkpoint.safetensors", "spec.json", "loss.png", "bit_errors.png"):
         assert (out / file).is_file(), file
     spec = json.loads((out / "spec.json").read_text())
-    assert spec["model"]["body"]["in_features"] == 3  # set by the task, not the file's 99
-    assert spec["model"]["body"]["nodes"]["proj"]["out_features"] == 7  # --set reached the wiring
-    assert spec["model"]["readout"] == 3  # 7 -> 3 read-out added
+    assert spec["model"]["in_features"] == 3  # set by the task, not the file's 99
+    assert spec["model"]["nodes"]["proj"]["out_features"] == 7  # --set reached the wiring
+    assert spec["model"]["nodes"]["readout"] == {"use": "linear", "in": "proj", "out_features": 3}  # 7 -> 3
+    assert spec["model"]["out"] == "readout"
     assert spec["train"]["seed"] == 3
 
     assert main(["eval", str(out), "--task", "echo_for_tests"]) == 0
@@ -82,14 +83,30 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys) -> None:
 def test_read_out_only_when_the_widths_differ() -> None:
     task, _ = build_task("echo_for_tests", {"bits": 4})
     model, recipe = build_for_task("ema", task)
-    assert not isinstance(model, WithReadout) and recipe["readout"] is None  # ema keeps width 4
-    model, recipe = build_for_task({"use": "linear", "out_features": 9}, task)
-    assert isinstance(model, WithReadout) and model.out_features == 4 and recipe["readout"] == 4
-    assert recipe["body"] == {"use": "linear", "in_features": 4, "out_features": 9, "bias": True}
-    rebuilt = rebuild_model(recipe)
+    assert type(model).__name__ == "EMA" and recipe == {
+        "use": "ema",
+        "in_features": 4,
+        "init_decay": 0.9,
+        "chunk_size": 16,
+    }
+    model, recipe = build_for_task({"use": "linear", "out_features": 9}, task, ["bias=false"])
+    assert model.out_features == 4
+    assert recipe == {
+        "name": "linear",
+        "in_features": 4,
+        "nodes": {
+            "linear": {"use": "linear", "in": "x", "out_features": 9, "bias": False},
+            "readout": {"use": "linear", "in": "linear", "out_features": 4},
+        },
+        "out": "readout",
+    }
+    rebuilt = rebuild_model(json.loads(json.dumps(recipe)))
     rebuilt.load_state_dict(model.state_dict())
     x = torch.randn(2, 5, 4)
     torch.testing.assert_close(rebuilt(x)[0], model(x)[0])
+    clash = {"name": "c", "nodes": {"readout": {"use": "linear", "out_features": 2, "in": "x"}}, "out": "readout"}
+    with pytest.raises(engrammar.SpecError, match="nodes.readout: a read-out to the task's width is added"):
+        build_for_task(clash, task)
 
 
 def test_train_from_python_returns_the_result(tmp_path) -> None:
@@ -97,6 +114,10 @@ def test_train_from_python_returns_the_result(tmp_path) -> None:
     assert result.metric_name == "bit_errors" and result.metric == result.metrics["bit_errors"]
     assert result.step == 2 and result.checkpoint == Path(tmp_path) / "checkpoint.safetensors"
     assert {p.name for p in result.plots} == {"loss.png", "bit_errors.png"}
+    task, _ = build_task("echo_for_tests")
     with pytest.raises(engrammar.SpecError, match="overrides need a wiring file or a component name"):
-        task, _ = build_task("echo_for_tests")
         build_for_task(engrammar.build("ema", in_features=3), task, ["init_decay=0.5"])
+    with pytest.raises(engrammar.SpecError, match="pass a wiring or a name to get a read-out added"):
+        build_for_task(engrammar.build("linear", in_features=3, out_features=2), task)
+    built = engrammar.build("ema", in_features=3)
+    assert build_for_task(built, task) == (built, {"use": "ema", "in_features": 3, "init_decay": 0.9, "chunk_size": 16})

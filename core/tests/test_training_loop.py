@@ -151,7 +151,7 @@ def test_metrics_lines_checkpoint_and_plots(tmp_path) -> None:
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     spec = json.loads((tmp_path / "spec.json").read_text())
     assert spec["task"] == {"use": "echo_for_tests", "bits": 3, "length": 8, "delay": 1}
-    assert spec["model"]["readout"] == 3
+    assert spec["model"]["nodes"]["readout"]["out_features"] == 3
 
 
 def test_evaluation_uses_the_same_batches_each_time() -> None:

@@ -13,7 +13,7 @@ from .api import TrainResult, train
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_checkpoint
-from .model import WithReadout, build_for_task, build_task, rebuild_model
+from .model import build_for_task, build_task, rebuild_model
 from .trainer import Trainer
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
-    "WithReadout",
     "build_for_task",
     "build_task",
     "evaluate_checkpoint",

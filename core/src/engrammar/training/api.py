@@ -149,7 +149,7 @@ def train(
 
 
 def _check_resumable(checkpoint: Mapping[str, Any], trainer: Trainer) -> None:
-    if checkpoint.get("recipe") != trainer.recipe:
+    if checkpoint.get("model_spec") != trainer.recipe:
         raise SpecError("--resume", "the checkpoint there was trained with another model; choose another --out")
     if checkpoint.get("task") != trainer.task_data:
         raise SpecError("--resume", "the checkpoint there was trained on another task (or task settings)")

@@ -81,7 +81,7 @@ def evaluate_checkpoint(
     else:
         task_spec = {"use": task}
     task_object, _ = build_task(task_spec, task_overrides)
-    model = rebuild_model(saved["recipe"])
+    model = rebuild_model(saved["model_spec"])
     if model.in_features != task_object.in_features or model.out_features != task_object.out_features:
         raise SpecError(
             "--task",

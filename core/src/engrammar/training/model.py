@@ -2,12 +2,10 @@
 output width is added unless the model already ends at that width — so one wiring trains on any
 task.
 
-The model is described by a *recipe*, plain data saved in every checkpoint::
-
-    {"body": <the body's spec as data: a wiring's file form, or {"use": name, **fields}>,
-     "readout": <task.out_features, or None when no read-out was needed>}
-
-and :func:`rebuild_model` turns a recipe back into the same model with ``engrammar.build``.
+The read-out is a wiring node: a wiring gets a ``linear`` node named ``readout`` after its output,
+and a component given by name becomes a one-node wiring with the read-out after it. The model's
+spec as plain data (a wiring's file form, or ``{"use": name, **fields}``) is its *recipe*, saved
+in every checkpoint; :func:`rebuild_model` is ``engrammar.build`` on it.
 """
 
 from __future__ import annotations
@@ -16,63 +14,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-import torch
-from torch import Tensor, nn
-
 from engrammar.component import Component
-from engrammar.spec import ComponentSpec, SpecError, field, ge, spec, unstructure
-from engrammar.state import State
+from engrammar.spec import SpecError, unstructure
 from engrammar.task import Task
 
-__all__ = ["ModelSource", "WithReadout", "build_for_task", "build_task", "rebuild_model", "task_name"]
+__all__ = ["ModelSource", "build_for_task", "build_task", "rebuild_model", "task_name"]
 
 #: What ``train`` accepts as a model: a wiring file, a registry name, a spec mapping or a component.
 ModelSource = str | Path | Mapping[str, Any] | Component
-
-
-@spec
-class ReadoutSpec(ComponentSpec):
-    out_features: int = field(default=1, validator=ge(1), doc="width of the linear read-out")
-
-
-class WithReadout(Component):
-    """A component followed by a linear read-out (per time step) to ``out_features``."""
-
-    spec_cls = ReadoutSpec
-    spec: ReadoutSpec
-
-    def __init__(self, body: Component, out_features: int) -> None:
-        super().__init__({"in_features": body.in_features, "out_features": out_features})
-        self.body = body
-        self.readout = nn.Linear(body.out_features, out_features)
-
-    @property
-    def out_features(self) -> int:
-        return self.spec.out_features
-
-    def state_spec(self) -> dict[str, Any]:
-        return self.body.state_spec()
-
-    def init_state(
-        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> State:
-        return self.body.init_state(batch_size, device=device, dtype=dtype)
-
-    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        y, state = self.body(x, state)
-        return self.readout(y), state
-
-    def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
-        y, state = self.body(x, state, resets)
-        return self.readout(y), state
-
-    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        y_t, state = self.body.step(x_t, state)
-        return self.readout(y_t), state
-
-    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
-        y_t, state = self.body.step(x_t, state, reset)  # the body applies resets its own way
-        return self.readout(y_t), state
 
 
 def task_name(task: Task) -> str | None:
@@ -128,7 +77,9 @@ def build_for_task(
     """Build ``source`` with the task's input width and, when needed, a read-out to its output width.
 
     ``overrides``: dotted ``key=value`` settings (``nodes.ctrl.hidden_size=32`` for a wiring,
-    ``hidden_size=32`` for a component built by name). Returns the model and its recipe.
+    ``hidden_size=32`` for a component built by name). Returns the model and its spec as plain data
+    (what :func:`rebuild_model` takes). When a read-out is needed the model is a wiring: the source's
+    nodes (or the named component as one node) and a ``linear`` node named ``readout`` after them.
     """
     import engrammar
 
@@ -136,38 +87,45 @@ def build_for_task(
     if isinstance(source, Component):
         if assignments:
             raise SpecError("--set", "overrides need a wiring file or a component name, not a built component")
-        body = source
-        if body.in_features != task.in_features:
+        if (source.in_features, source.out_features) != (task.in_features, task.out_features):
             raise SpecError(
-                "in_features", f"the model reads {body.in_features} features but the task gives {task.in_features}"
+                "model",
+                f"the built component maps {source.in_features} -> {source.out_features} features, the task "
+                f"needs {task.in_features} -> {task.out_features}; pass a wiring or a name to get a read-out added",
             )
-        body_data = _component_data(body)
-    elif _is_wiring(source):
+        return source, _component_data(source)
+    if _is_wiring(source):
         from engrammar.wiring.loader import apply_overrides, load_data
 
-        data = apply_overrides(load_data(cast("str | Path", source)), assignments)
-        data["in_features"] = task.in_features
-        body = engrammar.build(data)
-        body_data = unstructure(body.spec)
+        wiring = apply_overrides(load_data(cast("str | Path", source)), assignments)
     else:
-        data = {"use": source} if isinstance(source, str) else dict(cast("Mapping[str, Any]", source))
+        data: dict[str, Any] = {"use": source} if isinstance(source, str) else dict(cast("Mapping[str, Any]", source))
         if "nodes" in data:
             from engrammar.wiring.loader import apply_overrides
 
-            data = apply_overrides(data, assignments)
+            wiring = apply_overrides(data, assignments)
         else:
             dotted = [key for key in assignments if "." in key]
             if dotted:
                 raise SpecError(dotted[0], "a component built by name takes plain field names (hidden_size=32)")
             data.update(assignments)
-        data["in_features"] = task.in_features
-        body = engrammar.build(data)
-        body_data = unstructure(body.spec) if "nodes" in data else {"use": data["use"], **unstructure(body.spec)}
-    recipe: dict[str, Any] = {"body": body_data, "readout": None}
-    if body.out_features == task.out_features:
-        return body, recipe
-    recipe["readout"] = task.out_features
-    return WithReadout(body, task.out_features), recipe
+            data["in_features"] = task.in_features
+            body = engrammar.build(data)
+            if body.out_features == task.out_features:
+                return body, {"use": data["use"], **unstructure(body.spec)}
+            name = str(data.pop("use"))
+            data.pop("in_features")
+            node = name if name.isidentifier() and name != "readout" else "body"
+            wiring = {"name": name, "nodes": {node: {"use": name, "in": "x", **data}}, "out": node}
+    wiring["in_features"] = task.in_features
+    model = engrammar.build(wiring)
+    if model.out_features != task.out_features:
+        if "readout" in wiring["nodes"]:
+            raise SpecError("nodes.readout", "a read-out to the task's width is added under this name; rename the node")
+        wiring["nodes"]["readout"] = {"use": "linear", "out_features": task.out_features, "in": wiring["out"]}
+        wiring["out"] = "readout"
+        model = engrammar.build(wiring)
+    return model, unstructure(model.spec)
 
 
 def _component_data(component: Component) -> dict[str, Any]:
@@ -188,12 +146,11 @@ def _component_data(component: Component) -> dict[str, Any]:
 
 
 def rebuild_model(recipe: Mapping[str, Any]) -> Component:
-    """The model a recipe describes (fresh parameters: load the checkpoint's weights into it)."""
+    """The model a recipe (the spec data :func:`build_for_task` returns) describes, with fresh
+    parameters: load a checkpoint's weights into it."""
     import engrammar
 
-    body_data = dict(recipe["body"])
-    if body_data.get("use", "") is None:
+    data = dict(recipe)
+    if "nodes" not in data and data.get("use") is None:
         raise SpecError("model", "the checkpoint's model was not built from a registry name or a wiring")
-    body = engrammar.build(body_data)
-    readout = recipe.get("readout")
-    return body if readout is None else WithReadout(body, int(readout))
+    return engrammar.build(data)

@@ -174,7 +174,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
             "rng": rng,
-            "recipe": self.recipe,
+            "model_spec": self.recipe,
             "task": self.task_data,
             "config": unstructure(self.config),
             "metric": {"name": self.task.metric_name, "higher_is_better": self.task.higher_is_better},
