@@ -59,24 +59,26 @@ def chunk_gated_delta_rule(
 
     size = chunk_size
     pad = (-length) % size
-    # (B, T, H, D) -> (B, H, N, C, D). Padding steps have k = v = β = g = 0: they leave S as is.
+    # (B, T, H, D) -> (N, B, H, C, D): chunk-major, so each chunk of every tensor below is one
+    # contiguous block for the state-passing loop. Padding steps have k = v = β = g = 0: they
+    # leave S as is.
     q, k, v = (_chunks(F.pad(x, (0, 0, 0, 0, 0, pad)), size) for x in (q, k, v))
     g, beta = (_chunks(F.pad(x, (0, 0, 0, pad))[..., None], size)[..., 0] for x in (g, beta))
     q = q * scale
 
-    cum_decay = g.cumsum(dim=-1)  # (B, H, N, C)
+    cum_decay = g.cumsum(dim=-1)  # (N, B, H, C)
     lower = torch.ones(size, size, dtype=torch.bool, device=q.device).tril()
-    reach = lower  # (C, C) or (B, 1, N, C, C): may step j's write reach step i?
-    from_start = None  # (B, 1, N, C): does the entering state reach step i?
+    reach = lower  # (C, C) or (N, B, 1, C, C): may step j's write reach step i?
+    from_start = None  # (N, B, 1, C): does the entering state reach step i?
     if resets is not None:
-        segment = F.pad(resets, (0, pad)).view(batch, 1, -1, size).cumsum(dim=-1)
+        segment = F.pad(resets, (0, pad)).view(batch, -1, size).transpose(0, 1)[:, :, None].cumsum(dim=-1)
         reach = lower & (segment[..., :, None] == segment[..., None, :])
         from_start = segment == 0
 
     # exp only of differences that are <= 0 where used: nothing overflows, gradients stay finite.
     gaps = cum_decay[..., :, None] - cum_decay[..., None, :]
-    decay_between = gaps.masked_fill(~reach, float("-inf")).exp()  # Γ: (B, H, N, C, C)
-    decay_from_start = cum_decay.exp()  # d: (B, H, N, C)
+    decay_between = gaps.masked_fill(~reach, float("-inf")).exp()  # Γ: (N, B, H, C, C)
+    decay_from_start = cum_decay.exp()  # d: (N, B, H, C)
     if from_start is not None:
         decay_from_start = decay_from_start * from_start
 
@@ -90,23 +92,21 @@ def chunk_gated_delta_rule(
     attention = (q @ k.transpose(-1, -2)) * decay_between  # (Q Kᵀ ⊙ Γ), diagonal included
     q_from_start = q * decay_from_start[..., None]
     k_to_end = k * decay_between[..., -1, :, None]
-    decay_chunk = decay_from_start[..., -1, None, None]  # (B, H, N, 1, 1)
+    decay_chunk = decay_from_start[..., -1, None, None]  # (N, B, H, 1, 1)
 
-    # unbind once: indexing chunk n inside the loop would cost a full-size zero fill per chunk
-    # in the backward pass.
-    per_chunk = zip(
-        *(x.unbind(dim=2) for x in (new_values, state_weights, q_from_start, attention, k_to_end, decay_chunk))
-    )
+    # unbound once: indexing chunk n inside the loop would cost a full-size zero fill per chunk
+    # in the backward pass
+    per_chunk = zip(*(x.unbind(0) for x in (new_values, state_weights, q_from_start, attention, k_to_end, decay_chunk)))
     outputs = []
     for new_value, state_weight, q_start, attention_n, k_end, decay_n in per_chunk:
         values = new_value - state_weight @ state  # U = Ũ - W S₀
         outputs.append(q_start @ state + attention_n @ values)
         state = decay_n * state + k_end.transpose(-1, -2) @ values
-    out = torch.stack(outputs, dim=2).flatten(2, 3)[:, :, :length]  # (B, H, T, V)
-    return out.transpose(1, 2), state
+    out = torch.stack(outputs, dim=1)  # (B, N, H, C, V)
+    return out.transpose(2, 3).flatten(1, 2)[:, :length], state
 
 
 def _chunks(x: Tensor, size: int) -> Tensor:
-    """(B, T, H, D) with T a multiple of ``size`` -> (B, H, T / size, size, D)."""
+    """(B, T, H, D) with T a multiple of ``size`` -> (T / size, B, H, size, D), contiguous."""
     batch, length, heads, dim = x.shape
-    return x.transpose(1, 2).reshape(batch, heads, length // size, size, dim)
+    return x.reshape(batch, length // size, size, heads, dim).permute(1, 0, 3, 2, 4).contiguous()
