@@ -17,7 +17,8 @@ Two hand-written baselines: ``by hand (components)`` calls the same components' 
 without the library (``nn.Linear`` and the averaging formula inline), so the ratio against it also
 includes the cost of the component protocol. Baseline and wiring run alternately; times are
 medians of ``--repeats`` runs after a warm-up, in milliseconds, and the ratio is the median of the
-per-repeat ratios (wiring / baseline); on the CPU the clock is the process's CPU time (so other
+per-repeat ratios (wiring / baseline), and "min ratio" the ratio of the fastest runs (the least
+disturbed by other load); on the CPU the clock is the process's CPU time (so other
 processes on a shared machine do not count), on a GPU wall time. Nothing is asserted.
 """
 
@@ -174,9 +175,10 @@ class SharedPlainTorch(nn.Module):
 
 def paired_ms(
     first: Callable[[], object], second: Callable[[], object], repeats: int, device: torch.device
-) -> tuple[float, float, float]:
-    """Median times of two functions (ms) and the median of their per-repeat ratios. The two run
-    alternately, so a machine whose load changes during the run slows both alike."""
+) -> tuple[float, float, float, float]:
+    """Median times of two functions (ms), the median of their per-repeat ratios, and the ratio of
+    their fastest runs. The two run alternately, so a machine whose load changes during the run
+    slows both alike."""
 
     # On the CPU, the process's CPU time: on a shared machine, time spent waiting for a core is
     # not the code's cost (with one intra-op thread it equals wall time on an idle machine).
@@ -196,7 +198,7 @@ def paired_ms(
     pairs = [(once(first), once(second)) for _ in range(repeats)]
     a, b = zip(*pairs)
     ratios = [y / x for x, y in pairs]
-    return 1000 * statistics.median(a), 1000 * statistics.median(b), statistics.median(ratios)
+    return 1000 * statistics.median(a), 1000 * statistics.median(b), statistics.median(ratios), min(b) / min(a)
 
 
 def main() -> None:
@@ -245,7 +247,7 @@ def main() -> None:
         f"wiring overhead, {mode}: batch {args.batch}, length {args.length}, width {args.width}, "
         f"hidden {args.hidden}, device {args.device}, threads {args.threads}, median of {args.repeats}"
     )
-    print(f"{'architecture':<26}{'baseline':<24}{'baseline ms':>12}{'wiring ms':>12}{'ratio':>8}")
+    print(f"{'architecture':<26}{'baseline':<24}{'baseline ms':>12}{'wiring ms':>12}{'ratio':>8}{'min ratio':>10}")
     for label, graph, baselines in cases:
         graph_fn: Callable[[Tensor], Tensor] = lambda inputs, g=graph: g(inputs)[0]  # noqa: E731
         with torch.no_grad():
@@ -253,8 +255,8 @@ def main() -> None:
             for name, module in baselines:
                 torch.testing.assert_close(module(x), reference, msg=f"{label}: {name} differs from the wiring")
         for name, module in baselines:
-            base_ms, wiring_ms, ratio = paired_ms(timed(module), timed(graph_fn), args.repeats, device)
-            print(f"{label:<26}{name:<24}{base_ms:>12.2f}{wiring_ms:>12.2f}{ratio:>7.2f}x")
+            base_ms, wiring_ms, ratio, best = paired_ms(timed(module), timed(graph_fn), args.repeats, device)
+            print(f"{label:<26}{name:<24}{base_ms:>12.2f}{wiring_ms:>12.2f}{ratio:>7.2f}x{best:>9.2f}x")
 
 
 def _no_grad(model: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

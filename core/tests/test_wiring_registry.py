@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 from engrammar import registry
 from engrammar.registry import build, load, register, unregister
-from engrammar.wiring import Graph, WiringFile, build_wiring, wiring_class
+from engrammar.testing import conformance_tests
+from engrammar.wiring import Graph, WiringFile, build_wiring, wiring_class, wiring_file_class
 
 BLOCK = """\
 name: block
@@ -101,3 +103,12 @@ def test_bad_override_inside_a_used_wiring_names_the_node(packaged) -> None:
                 "out": "a",
             }
         )
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "controller_feedback.yaml"
+
+# A wiring used as a component class (what a registered name loads) conforms like any component;
+# its spec is {in_features, overrides}.
+TestWiringFileConformance = conformance_tests(
+    wiring_file_class(str(EXAMPLE)), specs=[{}, {"overrides": {"nodes.ctrl.out_features": 3}}]
+)
