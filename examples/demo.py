@@ -1,6 +1,6 @@
 """The demo: an LSTM controller with core's `ema` memory learns the copy task on a CPU.
 
-    python examples/demo.py                  # about a minute on a laptop core; under 3 minutes
+    python examples/demo.py                  # under a minute on one CPU core
     python examples/demo.py --steps 3000     # longer: fewer bits wrong
 
 It trains examples/demo_lstm_ema.yaml on `copy` (6-bit vectors, sequences of 1 to 5), evaluates
