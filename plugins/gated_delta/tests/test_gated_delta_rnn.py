@@ -20,17 +20,21 @@ def pair(**spec):
 
 @pytest.mark.parametrize("z2", [False, True])
 @pytest.mark.parametrize("with_resets", [False, True])
-def test_scan_and_loop_agree_in_values_and_gradients(z2, with_resets):
-    scan, loop = pair(in_features=3, hidden_size=12, delta_rank=3, z2_symmetric=z2)
+@pytest.mark.parametrize("context", [False, True])
+def test_scan_and_loop_agree_in_values_and_gradients(z2, with_resets, context):
+    scan, loop = pair(in_features=3, hidden_size=12, delta_rank=3, z2_symmetric=z2, gate_context=context)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 45, 3, generator=gen, dtype=torch.float64)
     h0 = torch.randn(2, 12, generator=gen, dtype=torch.float64)
+    start = {"hidden": h0}
+    if context:
+        start["previous_input"] = torch.randn(2, 3, generator=gen, dtype=torch.float64)
     resets = (torch.rand(2, 45, generator=gen) < 0.1) if with_resets else None
     weights = torch.randn(2, 45, 12, generator=gen, dtype=torch.float64)
     results = []
     for model in (scan, loop):
         xs, hs = x.clone().requires_grad_(), h0.clone().requires_grad_()
-        y, state = model(xs, {"hidden": hs}, resets)
+        y, state = model(xs, {**start, "hidden": hs}, resets)
         loss = (y * weights).sum() + state["hidden"].sum()
         grads = torch.autograd.grad(loss, [xs, hs, *model.parameters()])
         results.append((y, state["hidden"], grads))
@@ -50,8 +54,9 @@ def test_scan_and_loop_agree_in_values_and_gradients(z2, with_resets):
     scan=st.booleans(),
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([0.1, 1.0, 10.0]),
+    context=st.booleans(),
 )
-def test_z2_symmetric_unit_is_exactly_odd(in_features, hidden, rank, length, scan, seed, scale):
+def test_z2_symmetric_unit_is_exactly_odd(in_features, hidden, rank, length, scan, seed, scale, context):
     torch.manual_seed(seed)
     model = GatedDeltaRNN(
         in_features=in_features,
@@ -59,17 +64,20 @@ def test_z2_symmetric_unit_is_exactly_odd(in_features, hidden, rank, length, sca
         delta_rank=rank,
         z2_symmetric=True,
         use_parallel_scan=scan,
-        trace=False,
+        gate_context=context,
     ).double()
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(2, length, in_features, generator=gen, dtype=torch.float64) * scale
-    h0 = torch.randn(2, hidden, generator=gen, dtype=torch.float64)
+    start = {"hidden": torch.randn(2, hidden, generator=gen, dtype=torch.float64)}
+    if context:
+        start["previous_input"] = torch.randn(2, in_features, generator=gen, dtype=torch.float64)
+    negated = {key: -value for key, value in start.items()}
     resets = torch.rand(2, length, generator=gen) < 0.2
     with torch.no_grad():
-        y, state = model(x, {"hidden": h0}, resets)
-        y_neg, state_neg = model(-x, {"hidden": -h0}, resets)
-        step_y, step_state = model.step(x[:, 0], {"hidden": h0})
-        step_y_neg, step_state_neg = model.step(-x[:, 0], {"hidden": -h0})
+        y, state = model(x, start, resets)
+        y_neg, state_neg = model(-x, negated, resets)
+        step_y, step_state = model.step(x[:, 0], start)
+        step_y_neg, step_state_neg = model.step(-x[:, 0], negated)
     assert torch.allclose(y_neg, -y, atol=1e-12, rtol=0)
     assert torch.allclose(state_neg["hidden"], -state["hidden"], atol=1e-12, rtol=0)
     assert torch.allclose(step_y_neg, -step_y, atol=1e-12, rtol=0)
@@ -103,6 +111,23 @@ def test_trace_outputs_hidden_state_and_gate():
     gate = y_traced[..., 5:]
     assert torch.allclose(gate, traced.gate(x))
     assert bool((gate > 0).all() and (gate < 1).all())
+
+
+def test_gate_context_lets_the_gate_see_a_sign_flip():
+    torch.manual_seed(0)
+    model = GatedDeltaRNN(in_features=2, hidden_size=4, delta_rank=2, z2_symmetric=True, gate_context=True).double()
+    x = torch.ones(1, 6, 2, dtype=torch.float64)
+    flipped = x.clone()
+    flipped[:, 3:] *= -1  # a seam at step 3
+    with torch.no_grad():
+        gates, gates_flipped = model.gate_sequence(x), model.gate_sequence(flipped)
+    assert gates.shape == (1, 6)
+    changed = (gates - gates_flipped).abs()[0]
+    assert changed[3] > 1e-6  # only the step that straddles the seam sees it
+    assert torch.all(changed[[0, 1, 2, 4, 5]] < 1e-12)
+    plain = GatedDeltaRNN(in_features=2, hidden_size=4, delta_rank=2, z2_symmetric=True).double()
+    with torch.no_grad():
+        assert torch.equal(plain.gate_sequence(x), plain.gate_sequence(flipped))
 
 
 def test_seed_alias_builds_the_registered_component():

@@ -21,6 +21,11 @@ work (``use_parallel_scan=True``); the plain loop runs one step at a time
 no biases and an odd nonlinearity (tanh), and the gate sees only even features,
 g_t = sigmoid(w_g · (Q x_t)² + b_g) with Q: (r, in), so it is the same for x and -x.
 
+``gate_context=True`` lets the gate see the previous input too, through the even features
+(C x_t) ⊙ (C x_{t-1}) with C: (r, in): a sign flip between neighbouring inputs (a seam) changes
+their sign, so the gate can open at a switch of regime. The gate still depends on inputs only, so
+the scan stays exact; the previous input joins the state (zeros after a reset).
+
 The output is h_t; with ``trace=True`` it is [h_t, g_t] (width D + 1), so the gate can be plotted.
 """
 
@@ -46,6 +51,7 @@ class GatedDeltaRNNSpec(ComponentSpec):
     use_parallel_scan: bool = field(default=True, doc="whole sequences by associative scan (else the plain loop)")
     z2_symmetric: bool = field(default=False, doc="exactly odd: model(-x, -h0) = -model(x, h0)")
     trace: bool = field(default=False, doc="output [h, g]: the hidden state and the seam gate (last column)")
+    gate_context: bool = field(default=False, doc="the gate also sees the previous input (to notice seams)")
 
 
 class GatedDeltaRNN(Component):
@@ -66,21 +72,51 @@ class GatedDeltaRNN(Component):
         else:
             self.gate_features = None
             self.gate_proj = nn.Linear(self.in_features, 1)
+        if self.spec.gate_context:
+            self.context_features = nn.Linear(self.in_features, rank, bias=False)  # C
+            self.context_proj = nn.Linear(rank, 1, bias=False)
+        else:
+            self.context_features = self.context_proj = None
 
     @property
     def out_features(self) -> int:
         return self.spec.hidden_size + (1 if self.spec.trace else 0)
 
     def state_spec(self) -> dict[str, StateEntry]:
-        return {"hidden": StateEntry((self.spec.hidden_size,), doc="hidden state h")}
+        entries = {"hidden": StateEntry((self.spec.hidden_size,), doc="hidden state h")}
+        if self.spec.gate_context:
+            entries["previous_input"] = StateEntry((self.in_features,), doc="x_{t-1}, seen by the gate")
+        return entries
 
     # ---- input-only parts, for all steps at once -------------------------------------------
 
-    def gate(self, x: Tensor) -> Tensor:
-        """The seam gate g: x (..., in) -> (..., 1), in (0, 1)."""
+    def gate(self, x: Tensor, previous: Tensor | None = None) -> Tensor:
+        """The seam gate g: x (..., in) and, with ``gate_context``, the previous inputs
+        (..., in) -> (..., 1), in (0, 1)."""
         if self.gate_features is not None:
-            return torch.sigmoid(self.gate_proj(self.gate_features(x).square()))
-        return torch.sigmoid(self.gate_proj(x))
+            logit = self.gate_proj(self.gate_features(x).square())
+        else:
+            logit = self.gate_proj(x)
+        if self.context_features is not None and self.context_proj is not None:
+            if previous is None:
+                raise ValueError("gate_context: the gate needs the previous inputs")
+            logit = logit + self.context_proj(self.context_features(x) * self.context_features(previous))
+        return torch.sigmoid(logit)
+
+    def gate_sequence(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> Tensor:
+        """The seam gate over a whole sequence, as ``forward`` computes it: x (B, T, in) -> (B, T)."""
+        if state is None:
+            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        return self.gate(x, self._previous_inputs(x, state, resets))[..., 0]
+
+    def _previous_inputs(self, x: Tensor, state: State, resets: Tensor | None) -> Tensor | None:
+        """x_{t-1} for every step (B, T, in), zeros right after a reset; None without gate_context."""
+        if not self.spec.gate_context:
+            return None
+        previous = torch.cat([state["previous_input"][:, None], x[:, :-1]], dim=1)
+        if resets is not None:
+            previous = previous * (~resets)[..., None].to(x.dtype)
+        return previous
 
     def _drive(self, x: Tensor) -> Tensor:
         """The input's part of f: U tanh(P x + b_P) + b_f, (..., D)."""
@@ -92,9 +128,13 @@ class GatedDeltaRNN(Component):
     # ---- paths -----------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        gate, drive = self.gate(x_t), self._drive(x_t)
+        previous = state["previous_input"] if self.spec.gate_context else None
+        gate, drive = self.gate(x_t, previous), self._drive(x_t)
         hidden = self._update(state["hidden"], gate, drive)
-        return self._output(hidden, gate), {"hidden": hidden}
+        new_state: State = {"hidden": hidden}
+        if self.spec.gate_context:
+            new_state["previous_input"] = x_t
+        return self._output(hidden, gate), new_state
 
     def _update(self, hidden: Tensor, gate: Tensor, drive: Tensor) -> Tensor:
         target = nn.functional.linear(self.state_down(hidden), self.delta_up.weight) + drive  # f(x, h)
@@ -107,12 +147,16 @@ class GatedDeltaRNN(Component):
         return self._run(x, state, resets)
 
     def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
-        gate, drive = self.gate(x), self._drive(x)  # (B, T, 1), (B, T, D)
+        gate = self.gate(x, self._previous_inputs(x, state, resets))  # (B, T, 1)
+        drive = self._drive(x)  # (B, T, D)
         if self.spec.use_parallel_scan:
             hidden = self._scan(gate, drive, state["hidden"], resets)
         else:
             hidden = self._loop(gate, drive, state["hidden"], resets)
-        return self._output(hidden, gate), {"hidden": hidden[:, -1]}
+        new_state: State = {"hidden": hidden[:, -1]}
+        if self.spec.gate_context:
+            new_state["previous_input"] = x[:, -1]
+        return self._output(hidden, gate), new_state
 
     def _loop(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:
         # unbind once: indexing step t inside the loop costs a full-size zero fill per step in

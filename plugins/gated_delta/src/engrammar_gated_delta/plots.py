@@ -46,10 +46,13 @@ def seam_gates(model: nn.Module, inputs: Tensor, resets: Tensor | None = None) -
     for name, module in model.named_modules():
         if isinstance(module, GatedDeltaRNN):
 
-            def catch(module: nn.Module, args: tuple[Any, ...], name: str = name) -> None:
-                found[name or "model"] = module.gate(args[0]).detach()[..., 0]  # type: ignore[operator]
+            def catch(module: GatedDeltaRNN, args: tuple[Any, ...], kwargs: dict[str, Any], name: str = name) -> None:
+                # forward(x, state=None, resets=None), however the caller passed them
+                call = dict(zip(("x", "state", "resets"), args), **kwargs)
+                gates = module.gate_sequence(call["x"], call.get("state"), call.get("resets"))
+                found[name or "model"] = gates.detach()
 
-            hooks.append(module.register_forward_pre_hook(catch))
+            hooks.append(module.register_forward_pre_hook(catch, with_kwargs=True))
     try:
         with torch.no_grad():
             model(inputs, None, resets)
