@@ -45,6 +45,17 @@ def test_file_forms_round_trip_losslessly(suffix: str, tmp_path) -> None:
     assert again.to_data() == DATA
 
 
+def test_null_fields_mean_the_default_so_toml_round_trips_them() -> None:
+    data = {
+        "in_features": 3,
+        "nodes": {"mix": {"use": "moe", "router": "x", "experts": ["x"], "top_k": None}},
+        "out": "mix",
+    }
+    spec = GraphSpec.from_data(data)
+    assert spec.nodes["mix"].fields == {"router": "x", "experts": ("x",)}
+    assert GraphSpec.from_data(parse_mapping(dump_mapping(spec.to_data(), ".toml"), ".toml")) == spec
+
+
 def test_builder_gives_the_same_spec_as_the_dict() -> None:
     assert builder().spec() == GraphSpec.from_data(DATA)
     assert builder().to_data() == DATA

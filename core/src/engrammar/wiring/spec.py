@@ -107,7 +107,9 @@ class NodeSpec:
         inputs = None
         if "in" in data and data["in"] is not None:
             inputs = _freeze_inputs(data["in"], join_path(path, "in"))
-        fields = {str(k): _freeze(v) for k, v in data.items() if k not in NODE_KEYS}
+        # A null field means "the component's default", as in `extends` merges (and TOML, which
+        # has no null, can then write every spec).
+        fields = {str(k): _freeze(v) for k, v in data.items() if k not in NODE_KEYS and v is not None}
         return cls(use=use, inputs=inputs, fields=fields)
 
     def to_data(self) -> dict[str, Any]:
