@@ -176,6 +176,12 @@ def test_missing_port() -> None:
     assert err.path == "nodes.head.bypass"
 
 
+def test_misspelt_port_is_pointed_out() -> None:
+    err = error_of(graph({"head": {"use": "moe", "router": "x", "expert": ["x", "x"]}}))
+    assert err.path == "nodes.head.experts"
+    assert "is 'expert' a misspelling of it?" in str(err)
+
+
 def test_in_given_to_a_component_with_named_inputs() -> None:
     err = error_of(graph({"head": {"use": "residual_gate", "in": "x", "path": "x", "bypass": "x"}}))
     assert err.path == "nodes.head.in"

@@ -140,7 +140,9 @@ def _groups(node: NodeSpec, cls: type, path: str) -> tuple[tuple[InputGroup, ...
     for port, arity in ports.items():
         value: InputsData | None = node.inputs if port == "in" else fields.pop(port, None)
         if value is None:
-            raise SpecError(f"{path}.{port}", f"missing: {node.use} needs its `{port}` input")
+            close = difflib.get_close_matches(port, [str(k) for k in fields], n=1)
+            hint = f" (is '{close[0]}' a misspelling of it?)" if close else ""
+            raise SpecError(f"{path}.{port}", f"missing: {node.use} needs its `{port}` input{hint}")
         if arity == MANY:
             items = (value,) if isinstance(value, str) else value
             for index, item in enumerate(items):
