@@ -97,3 +97,12 @@ def test_specs_are_frozen() -> None:
     value = EMASpec(in_features=2)
     with pytest.raises(AttributeError):
         value.in_features = 3  # type: ignore[misc]
+
+
+def test_yaml_reads_exponent_floats_as_yaml_1_2_does() -> None:
+    from engrammar.spec import load_yaml
+
+    data = load_yaml("lr: 3e-3\nbig: -2E5\nplain: 1.5\ncount: 2\nname: 1e\nhex: 0x10")
+    assert data == {"lr": 0.003, "big": -200000.0, "plain": 1.5, "count": 2, "name": "1e", "hex": 16}
+    assert isinstance(data["count"], int)
+    assert parse_mapping("rate: 1e-4", ".yaml") == {"rate": 1e-4}

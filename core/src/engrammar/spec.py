@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 import typing
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "gt",
     "le",
     "load_mapping",
+    "load_yaml",
     "one_of",
     "rule_of",
     "spec",
@@ -291,13 +293,45 @@ def load_mapping(source: str | Path) -> dict[str, Any]:
     return parse_mapping(text, path.suffix.lower(), origin=str(path))
 
 
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+
+
+def _yaml_loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """YAML with YAML 1.2 floats: ``3e-3`` is a float (plain PyYAML reads it as text)."""
+
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first in "-+0123456789.":
+        Loader.yaml_implicit_resolvers[first] = [
+            (tag, regexp)
+            for tag, regexp in Loader.yaml_implicit_resolvers.get(first, [])
+            if tag != "tag:yaml.org,2002:float"
+        ]
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    return Loader
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text, reading ``1e-3`` as a float as YAML 1.2 does."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())
+
+
 def parse_mapping(text: str, suffix: str, *, origin: str = "<text>") -> dict[str, Any]:
     """Parse YAML / TOML / JSON text (``suffix`` is ``.yaml``, ``.yml``, ``.toml`` or ``.json``)."""
     try:
         if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         elif suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix == ".json":

@@ -64,7 +64,9 @@ class Task:
         raise NotImplementedError
 
     def loss(self, outputs: Tensor, batch: TaskBatch) -> Tensor:
-        """Scalar training loss for model ``outputs`` (B, T, out_features)."""
+        """Scalar training loss for model ``outputs`` (B, T, out_features): the mean over the
+        positions where ``batch.mask`` is true (the trainer's truncated backpropagation weights
+        each chunk's loss by its share of masked positions, which relies on this)."""
         raise NotImplementedError
 
     def metrics(self, outputs: Tensor, batch: TaskBatch) -> dict[str, float]:

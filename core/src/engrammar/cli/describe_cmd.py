@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(fields)
     if args.in_features is None or not hasattr(cls, "state_spec"):
         return 0
+    from engrammar.wiring.loader import parse_assignment
+
     overrides = dict(parse_assignment(item) for item in args.set)
     from engrammar.registry import build
 
@@ -67,15 +69,3 @@ def _flatten(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         else:
             rows.append((f"{prefix}{key}", value))
     return rows
-
-
-def parse_assignment(item: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML (``3`` -> int, ``true`` -> bool, ``a`` -> str)."""
-    import yaml
-
-    from engrammar.spec import SpecError
-
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise SpecError(item, "expected KEY=VALUE")
-    return key.strip(), yaml.safe_load(value)

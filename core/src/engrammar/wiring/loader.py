@@ -95,8 +95,10 @@ def parse_value(text: str) -> Any:
     """A command-line value parsed as YAML: ``3`` -> 3, ``true`` -> True, ``[a, b]`` -> a list."""
     import yaml
 
+    from ..spec import load_yaml
+
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
