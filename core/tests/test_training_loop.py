@@ -7,6 +7,7 @@ import json
 
 import engrammar
 import pytest
+import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.hooks import hookimpl
 from engrammar.training import TrainConfig, Trainer, build_for_task, build_task
@@ -176,3 +177,23 @@ def test_config_errors_name_the_field() -> None:
     with pytest.raises(engrammar.SpecError, match="train.clip: unknown field; did you mean 'grad_clip'"):
         engrammar.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
     assert TrainConfig().grad_clip == 1.0 and TrainConfig().optimizer == "adamw"
+
+
+def test_auxiliary_losses_of_the_model_are_added_to_the_training_loss() -> None:
+    wiring = {
+        "name": "moe_for_tests",
+        "in_features": 1,
+        "nodes": {
+            "ctrl": {"use": "linear", "out_features": 4, "in": "x"},
+            "fast": {"use": "ema", "init_decay": 0.3, "in": "ctrl"},
+            "slow": {"use": "ema", "init_decay": 0.9, "in": "ctrl"},
+            "mix": {"use": "moe", "router": "ctrl", "experts": ["fast", "slow"], "balance_weight": 0.0},
+        },
+        "out": "mix",
+    }
+    no_balance = _trainer(model=wiring, grad_clip=0.0).train_step()["loss"]
+    wiring["nodes"]["mix"]["balance_weight"] = 10.0
+    trainer = _trainer(model=wiring, grad_clip=0.0)
+    balanced = trainer.train_step()["loss"]
+    # The load-balancing loss is balance_weight * E * sum_e f_e P_e >= balance_weight for E experts.
+    assert balanced - no_balance >= 10.0 - 1e-4

@@ -124,7 +124,12 @@ class Trainer:
             part = TaskBatch(*(t[:, start : start + chunk] for t in (batch.inputs, batch.targets, batch.mask)))
             with self._autocast():
                 y, state = self.model(part.inputs, state)
-                loss = self.task.loss(y, part) * (part.mask.sum() / total_masked)
+                share = part.mask.sum() / total_masked
+                loss = self.task.loss(y, part) * share
+                # Components with auxiliary losses (a graph with a `moe` node) report them for
+                # the call just made, already weighted (docs/wiring.md).
+                for extra in self._auxiliary_losses():
+                    loss = loss + extra * share
             outputs.append(y.detach().float())
             if bool(part.mask.any()):
                 for extra in self.hooks.hook.before_backward(trainer=self, loss=loss):
@@ -145,6 +150,10 @@ class Trainer:
             self.scheduler.step()
         self.step += 1
         return {"loss": loss_value, "grad_norm": grad_norm, "outputs": torch.cat(outputs, dim=1), "batch": batch}
+
+    def _auxiliary_losses(self) -> list[torch.Tensor]:
+        report = getattr(self.model, "auxiliary_losses", None)
+        return list(report().values()) if callable(report) else []
 
     # ---- evaluation --------------------------------------------------------------------------
 
