@@ -8,7 +8,7 @@ With log-odds l_t = log P(s_t = +1 | x_1..x_t) / P(s_t = -1 | x_1..x_t),
 Prints the metrics on the same evaluation batches ``engrammar train`` scores a run of seed 0 on
 (4 batches of 32 from the trainer's evaluation generator), so they sit beside a trained model's:
 
-    python plugins/gated_delta/examples/antipodal_bayes.py [--batches 4] [--batch-size 32]
+    python plugins/gated_delta/examples/antipodal_bayes.py [--batches 4] [--batch-size 32] [--set p_switch=0.01 ...]
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="task setting, e.g. p_switch=0.01"
+    )
     args = parser.parse_args()
-    task = engrammar.build("antipodal")
+    settings = {key: float(value) if "." in value else int(value) for key, value in (s.split("=", 1) for s in args.set)}
+    task = engrammar.build({"use": "antipodal", **settings})
     generator = torch.Generator().manual_seed(args.seed + EVAL_SEED_OFFSET)
     totals: dict[str, float] = {}
     for _ in range(args.batches):

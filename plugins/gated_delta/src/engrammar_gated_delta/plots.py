@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     saved = load_checkpoint(args.run)
-    model = rebuild_model(saved["recipe"])
+    model = rebuild_model(saved["model_spec"])
     model.load_state_dict(saved["model"])
     model.eval()
     task, _ = build_task(dict(saved["task"]), {})
