@@ -6,9 +6,11 @@ Configuration (both sides): batch 16, length 64, input width 8, an LSTM controll
 Ours is ``examples/lstm_dnc.yaml`` built by the wiring engine (step-major: the feedback edge forces
 one step at a time); theirs is ``dnc.DNC(..., rnn_type="lstm", num_hidden_layers=1)``.
 
-One timed iteration = forward + mean-squared-error loss + backward. Iterations alternate between
-the two models; the table gives medians over ``--repeats`` iterations after ``--warmup`` ones, and
-the ratio theirs / ours (above 1: ours is faster). Timings are printed, never asserted.
+One timed iteration = forward + mean-squared-error loss + backward (or forward alone, without
+autograd). Iterations alternate between the two models; the table gives medians over ``--repeats``
+iterations after ``--warmup`` ones, of the process's CPU time (robust on a shared machine: time
+spent waiting for a core is not counted) and of wall time, and the ratio theirs / ours of the CPU
+times (above 1: ours is faster). Run it single-threaded. Timings are printed, never asserted.
 
     pip install dnc flann --no-deps        # the peer package (flann: an import it makes)
     OMP_NUM_THREADS=1 python benchmarks/compare_dnc.py
@@ -63,8 +65,9 @@ def run_theirs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x, (None, None, None), reset_experience=True)[0]
 
 
-def timed(run, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, backward: bool) -> float:
-    start = time.perf_counter()
+def timed(run, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, backward: bool) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one iteration."""
+    cpu, wall = time.process_time(), time.perf_counter()
     if backward:
         loss = torch.nn.functional.mse_loss(run(model, x), target)
         loss.backward()
@@ -72,7 +75,7 @@ def timed(run, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, ba
     else:
         with torch.no_grad():
             run(model, x)
-    return time.perf_counter() - start
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def main() -> None:
@@ -101,17 +104,33 @@ def main() -> None:
     )
     print(f"parameters: engrammar {count(ours)}, dnc {count(theirs)}")
     print()
-    print(f"| {'pass':<18} | {'engrammar (ms)':>14} | {'dnc (ms)':>10} | {'dnc / engrammar':>15} |")
-    print(f"|{'-' * 20}|{'-' * 16}|{'-' * 12}|{'-' * 17}|")
+    header = ["pass".ljust(18), "engrammar CPU ms", "dnc CPU ms", "dnc / engrammar", "engrammar wall ms", "dnc wall ms"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("-" * (len(h) + 2) for h in header) + "|")
     for label, backward in (("forward + backward", True), ("forward only", False)):
-        times: dict[str, list[float]] = {"ours": [], "theirs": []}
+        cpu: dict[str, list[float]] = {"ours": [], "theirs": []}
+        wall: dict[str, list[float]] = {"ours": [], "theirs": []}
         for i in range(args.warmup + args.repeats):
             for name, run, model in (("ours", run_ours, ours), ("theirs", run_theirs, theirs)):
-                seconds = timed(run, model, x, target, backward)
+                cpu_s, wall_s = timed(run, model, x, target, backward)
                 if i >= args.warmup:
-                    times[name].append(seconds)
-        mine, peer = statistics.median(times["ours"]) * 1e3, statistics.median(times["theirs"]) * 1e3
-        print(f"| {label:<18} | {mine:>14.1f} | {peer:>10.1f} | {peer / mine:>14.2f}x |")
+                    cpu[name].append(cpu_s)
+                    wall[name].append(wall_s)
+        mine, peer = (statistics.median(cpu[k]) * 1e3 for k in ("ours", "theirs"))
+        mine_wall, peer_wall = (statistics.median(wall[k]) * 1e3 for k in ("ours", "theirs"))
+        cells = [
+            label.ljust(18),
+            f"{mine:.1f}",
+            f"{peer:.1f}",
+            f"{peer / mine:.2f}x",
+            f"{mine_wall:.1f}",
+            f"{peer_wall:.1f}",
+        ]
+        print(
+            "| "
+            + " | ".join(c.rjust(len(h)) if i else c.ljust(len(h)) for i, (c, h) in enumerate(zip(cells, header)))
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""DNC addressing: hand-computed cases pin the math; the fast path matches the naive oracle."""
+"""DNC addressing: hand-computed cases pin the math; the fast paths (composed and fused) match the
+naive oracle in values and gradients."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 import pytest
 import torch
 from engrammar_dnc import addressing, naive
+from engrammar_dnc.fused import FusedMemoryStep
 from engrammar_dnc.interface import DNCInterface
-from engrammar_dnc.memory_step import memory_step
+from engrammar_dnc.memory_step import composed_memory_step, fused_memory_step, memory_step
 
 TOL = {"atol": 1e-5, "rtol": 0}
 
@@ -194,3 +196,57 @@ def test_allocation_fast_matches_naive_with_gradients(seed):
         torch.autograd.grad((slow * probe).sum(), [usage, gates]),
     ):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+# ---- the fused single-function step -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reads", "erasure", "gated"), [(1, True, True), (3, True, True), (2, False, True), (2, True, False)]
+)
+def test_fused_matches_composed_and_naive(reads, erasure, gated):
+    generator = torch.Generator().manual_seed(reads * 7 + erasure)
+    state = random_state(2, 5, 3, reads, 1, generator)
+    interface = random_interface(2, 3, reads, 1, generator, erasure=erasure, sharpen=False)
+    if not gated:  # gating off: the interface carries constant ones
+        ones = torch.ones(2, 1, dtype=torch.float64)
+        interface = interface._replace(allocation_gates=ones, write_gates=ones)
+    inputs = [x.requires_grad_() for x in [*_leaves(state), *_leaves(interface)] if not bool((x == 1).all())]
+    results = [step(state, interface) for step in (fused_memory_step, composed_memory_step, naive.naive_memory_step)]
+    outputs = [[reads_, *_leaves(new_state)] for reads_, new_state in results]
+    probes = [torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in outputs[0]]
+    gradients = [torch.autograd.grad(sum((o * p).sum() for o, p in zip(out, probes)), inputs) for out in outputs]
+    for other in (1, 2):
+        for fast, slow in zip(outputs[0], outputs[other]):
+            torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
+        for fast, slow in zip(gradients[0], gradients[other]):
+            torch.testing.assert_close(fast, slow, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("erasure", [True, False])
+def test_fused_gradcheck(erasure):
+    generator = torch.Generator().manual_seed(3)
+    state = random_state(2, 4, 3, 2, 1, generator)
+    interface = random_interface(2, 3, 2, 1, generator, erasure=erasure, sharpen=False)
+    writers = state["writers"]
+    args = [
+        state["memory"], state["usage"], state["readers"]["weights"], writers["weights"][:, 0],
+        writers["precedence"][:, 0], writers["link"][:, 0], interface.read_keys, interface.read_strengths,
+        interface.write_keys, interface.write_strengths, interface.erase_vectors[:, 0] if erasure else None,
+        interface.write_vectors[:, 0], interface.free_gates, interface.allocation_gates, interface.write_gates,
+        interface.read_modes,
+    ]  # fmt: skip
+    args = [None if a is None else a.detach().clone().requires_grad_() for a in args]
+    assert torch.autograd.gradcheck(FusedMemoryStep.apply, args, eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_memory_step_uses_the_fused_path_for_one_write_head_without_sharpening():
+    generator = torch.Generator().manual_seed(0)
+    state = random_state(1, 4, 3, 2, 1, generator)
+    plain = random_interface(1, 3, 2, 1, generator, erasure=True, sharpen=False)
+    sharpened = random_interface(1, 3, 2, 1, generator, erasure=True, sharpen=True)
+    keys = plain.read_keys.requires_grad_()
+    reads, _ = memory_step(state, plain._replace(read_keys=keys))
+    assert type(reads.grad_fn).__name__ == "FusedMemoryStepBackward"
+    reads, _ = memory_step(state, sharpened._replace(read_keys=keys))
+    assert type(reads.grad_fn).__name__ != "FusedMemoryStepBackward"

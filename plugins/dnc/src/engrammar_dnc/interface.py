@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .fused import constants
 from .gates import gate
 from .spec import DNCSpec
 
@@ -22,7 +23,7 @@ __all__ = ["DNCInterface", "InterfaceLayout", "oneplus", "parse_interface"]
 
 def oneplus(x: Tensor) -> Tensor:
     """1 + softplus(x): a value in [1, ∞), the paper's activation for strengths."""
-    return 1.0 + F.softplus(x)
+    return F.softplus(x) + constants(x)[0]
 
 
 class DNCInterface(NamedTuple):
@@ -73,6 +74,9 @@ class InterfaceLayout:
         self.groups = [(activation, pieces) for activation, pieces in groups if pieces]
         self.pieces = [piece for _, pieces in self.groups for piece in pieces]
         self.size = sum(size for _, size in self.pieces)
+        self.group_sizes = [sum(size for _, size in pieces) for _, pieces in self.groups]
+        self.piece_sizes = [[size for _, size in pieces] for _, pieces in self.groups]
+        self.piece_names = [[name for name, _ in pieces] for _, pieces in self.groups]
 
     def split(self, flat: Tensor) -> dict[str, Tensor]:
         """flat (..., size) -> named raw slices (..., piece size), no activation."""
@@ -89,9 +93,10 @@ def parse_interface(flat: Tensor, layout: InterfaceLayout) -> DNCInterface:
     spec = layout.spec
     lead = flat.shape[:-1]  # (B,) for one step, (B, T) for a whole sequence
     reads, writes, width = spec.num_reads, spec.num_writes, spec.word_size
-    blocks = torch.split(flat, [sum(size for _, size in pieces) for _, pieces in layout.groups], dim=-1)
+    # split_with_sizes directly: torch.split's Python wrapper costs more than the split itself
+    blocks = flat.split_with_sizes(layout.group_sizes, dim=-1)
     values: dict[str, Tensor] = {}
-    for (activation, pieces), block in zip(layout.groups, blocks):
+    for (activation, _), block, sizes, names in zip(layout.groups, blocks, layout.piece_sizes, layout.piece_names):
         if activation == "oneplus":
             block = oneplus(block)
         elif activation == "sigmoid":
@@ -99,10 +104,9 @@ def parse_interface(flat: Tensor, layout: InterfaceLayout) -> DNCInterface:
         elif activation == "gate":
             block = gate(block, spec.gate_type, spec.gate_steepness)
         elif activation == "softmax":
-            block = torch.softmax(block.reshape(*lead, reads, 2 * writes + 1), dim=-1)
-            values["read_modes"] = block
+            values["read_modes"] = torch.softmax(block.reshape(*lead, reads, 2 * writes + 1), dim=-1)
             continue
-        values.update(zip([name for name, _ in pieces], torch.split(block, [size for _, size in pieces], dim=-1)))
+        values.update(zip(names, block.split_with_sizes(sizes, dim=-1) if len(sizes) > 1 else (block,)))
 
     def fixed(value: float | None, name: str, heads: int) -> Tensor | None:
         if value is None:

@@ -22,13 +22,54 @@ from .addressing import (
     write_allocation_weights,
     write_memory,
 )
+from .fused import FusedMemoryStep
 from .interface import DNCInterface
 
-__all__ = ["memory_step"]
+__all__ = ["composed_memory_step", "fused_memory_step", "memory_step"]
 
 
 def memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
-    """Advance the memory state by one step.
+    """Advance the memory state by one step: the fused single-function step when it applies (one
+    write head, no γ sharpening), the composed step otherwise. Same arguments and results as
+    :func:`composed_memory_step`."""
+    if interface.write_keys.shape[1] == 1 and interface.read_sharpness is None and interface.write_sharpness is None:
+        return fused_memory_step(state, interface)
+    return composed_memory_step(state, interface)
+
+
+def fused_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
+    """One step through :class:`engrammar_dnc.fused.FusedMemoryStep` (one write head, no sharpening)."""
+    writers = state["writers"]
+    erase = interface.erase_vectors
+    reads, memory, usage, read_weights, write_weights, precedence, link = FusedMemoryStep.apply(
+        state["memory"],
+        state["usage"],
+        state["readers"]["weights"],
+        writers["weights"][:, 0],
+        writers["precedence"][:, 0],
+        writers["link"][:, 0],
+        interface.read_keys,
+        interface.read_strengths,
+        interface.write_keys,
+        interface.write_strengths,
+        None if erase is None else erase[:, 0],
+        interface.write_vectors[:, 0],
+        interface.free_gates,
+        interface.allocation_gates,
+        interface.write_gates,
+        interface.read_modes,
+    )
+    new_state = {
+        "memory": memory,
+        "usage": usage,
+        "readers": {"weights": read_weights},
+        "writers": {"weights": write_weights[:, None], "precedence": precedence[:, None], "link": link[:, None]},
+    }
+    return reads, new_state
+
+
+def composed_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
+    """Advance the memory state by one step, composed from :mod:`.addressing` (any head count).
 
     ``state`` holds ``memory`` (B, N, W), ``usage`` (B, N), ``readers.weights`` (B, R, N) and
     ``writers.{weights, precedence}`` (B, H, N), ``writers.link`` (B, H, N, N).

@@ -1,0 +1,292 @@
+"""The DNC memory step as one autograd function with a hand-written backward (the fast path).
+
+For one write head and no γ sharpening (the paper's DNC and the default spec), the whole step —
+usage, allocation, content write weighting, erase/add, link and precedence, directional and content
+read weightings, reads — runs as a single ``torch.autograd.Function``. The forward records no
+autograd graph and the backward is the chain rule written out by hand, reusing forward
+intermediates: a fraction of the kernels autograd would run for the same step (the step's cost on
+CPU is dominated by per-kernel overhead, not arithmetic). It computes exactly what
+:func:`engrammar_dnc.memory_step.composed_memory_step` computes; tests check both against the naive
+oracle in values and gradients, and the function itself with float64 ``gradcheck``.
+
+First-order gradients only (the backward is not itself differentiable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .addressing import ALLOCATION_EPSILON, NORM_EPSILON
+
+__all__ = ["FusedMemoryStep", "constants"]
+
+_CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+
+
+def constants(like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """0-dim tensors (1, ε_norm, ε_alloc, 1 - ε_alloc) in ``like``'s dtype and device, made once.
+
+    Arithmetic with a Python float wraps it into a fresh tensor on every call, which on CPU costs
+    more than the small operation itself; these constants are never written to.
+    """
+    key = (like.dtype, like.device)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        values = (1.0, NORM_EPSILON, ALLOCATION_EPSILON, 1.0 - ALLOCATION_EPSILON)
+        found = tuple(torch.tensor(v, dtype=like.dtype, device=like.device) for v in values)  # type: ignore[assignment]
+        _CONSTANTS[key] = found  # type: ignore[assignment]
+    return found  # type: ignore[return-value]
+
+
+def _content_forward(memory: Tensor, keys: Tensor, strengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """content_weights, keeping what the backward needs. memory (B, N, W), keys (B, K, W), strengths (B, K)."""
+    _, norm_epsilon, _, _ = constants(memory)
+    dots = torch.bmm(keys, memory.transpose(1, 2))
+    inverse_key_norms = torch.rsqrt((keys * keys).sum(-1) + norm_epsilon)
+    inverse_cell_norms = torch.rsqrt((memory * memory).sum(-1) + norm_epsilon)
+    factor = (strengths * inverse_key_norms).unsqueeze(2) * inverse_cell_norms.unsqueeze(1)  # β / (|k| |m|)
+    scores = dots * factor
+    weights = torch.softmax(scores, dim=-1)
+    return weights, (scores, factor, inverse_key_norms, inverse_cell_norms)
+
+
+def _content_backward(
+    grad: Tensor, weights: Tensor, memory: Tensor, keys: Tensor, strengths: Tensor, cache: tuple[Tensor, ...]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of content_weights w.r.t. memory, keys and strengths, given d loss / d weights."""
+    scores, factor, inverse_key_norms, inverse_cell_norms = cache
+    grad_scores = weights * (grad - (grad * weights).sum(-1, keepdim=True))  # softmax backward
+    weighted = grad_scores * scores  # z = β · ik · im · dots: d/d(β, ik, im) all read off z
+    per_key, per_cell = weighted.sum(-1), weighted.sum(1)
+    grad_dots = grad_scores * factor
+    grad_keys = torch.baddbmm(keys * (per_key * inverse_key_norms.square()).unsqueeze(2), grad_dots, memory, beta=-1)
+    grad_memory = torch.baddbmm(
+        memory * (per_cell * inverse_cell_norms.square()).unsqueeze(2), grad_dots.transpose(1, 2), keys, beta=-1
+    )
+    return grad_memory, grad_keys, per_key / strengths
+
+
+class FusedMemoryStep(torch.autograd.Function):
+    """One DNC step for one write head. Inputs (batch first; R read heads, N cells, width W)::
+
+        memory (B, N, W), usage (B, N), read_weights (B, R, N), write_weights (B, N),
+        precedence (B, N), link (B, N, N), read_keys (B, R, W), read_strengths (B, R),
+        write_keys (B, 1, W), write_strengths (B, 1), erase_vector (B, W) or None,
+        write_vector (B, W), free_gates (B, R), allocation_gate (B, 1), write_gate (B, 1),
+        read_modes (B, R, 3) (backward, forward, content)
+
+    Outputs: reads (B, R, W), memory, usage, read_weights, write_weights, precedence, link (new).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        memory: Tensor,
+        usage: Tensor,
+        read_weights: Tensor,
+        write_weights: Tensor,
+        precedence: Tensor,
+        link: Tensor,
+        read_keys: Tensor,
+        read_strengths: Tensor,
+        write_keys: Tensor,
+        write_strengths: Tensor,
+        erase_vector: Tensor | None,
+        write_vector: Tensor,
+        free_gates: Tensor,
+        allocation_gate: Tensor,
+        write_gate: Tensor,
+        read_modes: Tensor,
+    ) -> tuple[Tensor, ...]:
+        one, _, allocation_epsilon, allocation_scale = constants(memory)
+        # usage: u + w - u w, then retention Π_r (1 - f_r w_r)
+        kept = one - free_gates.unsqueeze(2) * read_weights  # (B, R, N)
+        retention = kept.select(1, 0)
+        for head in range(1, kept.shape[1]):
+            retention = retention * kept.select(1, head)
+        written = torch.addcmul(usage + write_weights, usage, write_weights, value=-1.0)
+        new_usage = written * retention
+
+        # write weighting: allocation and content, interpolated and gated
+        write_content, write_cache = _content_forward(memory, write_keys, write_strengths)
+        write_content = write_content.squeeze(1)
+        sorted_usage, order = torch.sort(
+            torch.addcmul(allocation_epsilon, new_usage, allocation_scale), dim=-1, stable=True
+        )
+        used_before = torch.cat(
+            [one.expand(sorted_usage.shape[0], 1), sorted_usage.narrow(1, 0, sorted_usage.shape[1] - 1)], dim=1
+        )
+        used_before = torch.cumprod(used_before, dim=-1)
+        sorted_allocation = torch.addcmul(used_before, sorted_usage, used_before, value=-1.0)  # (1 - s) Π
+        allocation = torch.empty_like(new_usage).scatter(-1, order, sorted_allocation)
+        mixed = torch.lerp(write_content, allocation, allocation_gate)
+        new_write = write_gate * mixed
+
+        # erase and add
+        column = new_write.unsqueeze(2)
+        added = column * write_vector.unsqueeze(1)
+        if erase_vector is not None:
+            erased = column * erase_vector.unsqueeze(1)
+            new_memory = torch.addcmul(memory + added, memory, erased, value=-1.0)
+        else:
+            erased = None
+            new_memory = memory + added
+
+        # temporal link and precedence
+        row = new_write.unsqueeze(1)
+        new_link = torch.addcmul(link, column + row, link, value=-1.0)
+        new_link = torch.addcmul(new_link, column, precedence.unsqueeze(1))
+        new_link.diagonal(dim1=-2, dim2=-1).zero_()
+        new_precedence = torch.addcmul(precedence + new_write, new_write.sum(-1, keepdim=True), precedence, value=-1.0)
+
+        # read weightings and reads
+        backward_weights = torch.bmm(read_weights, new_link)  # Σ_j w[j] L[j, i]
+        forward_weights = torch.bmm(read_weights, new_link.transpose(1, 2))  # Σ_j L[i, j] w[j]
+        read_content, read_cache = _content_forward(new_memory, read_keys, read_strengths)
+        candidates = torch.stack([backward_weights, forward_weights, read_content], dim=2)  # (B, R, 3, N)
+        new_read = torch.matmul(read_modes.unsqueeze(2), candidates).squeeze(2)
+        reads = torch.bmm(new_read, new_memory)
+
+        ctx.has_erase = erase_vector is not None
+        ctx.write_cache = write_cache
+        ctx.read_cache = read_cache
+        ctx.save_for_backward(
+            memory, usage, read_weights, write_weights, precedence, link, read_keys, read_strengths,
+            write_keys, write_strengths, erase_vector if erase_vector is not None else memory.new_empty(0),
+            write_vector, free_gates, allocation_gate, write_gate, read_modes,
+            kept, retention, written, write_content, sorted_usage, order, used_before, sorted_allocation,
+            allocation, mixed, new_write, erased if erased is not None else memory.new_empty(0), new_memory,
+            new_link, backward_weights, forward_weights, read_content, new_read,
+        )  # fmt: skip
+        return reads, new_memory, new_usage, new_read, new_write, new_precedence, new_link
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any,
+        grad_reads: Tensor,
+        grad_memory_out: Tensor,
+        grad_usage_out: Tensor,
+        grad_read_out: Tensor,
+        grad_write_out: Tensor,
+        grad_precedence_out: Tensor,
+        grad_link_out: Tensor,
+    ) -> tuple[Tensor | None, ...]:
+        (
+            memory, usage, read_weights, write_weights, precedence, link, read_keys, read_strengths,
+            write_keys, write_strengths, erase_vector, write_vector, free_gates, allocation_gate, write_gate,
+            read_modes, kept, retention, written, write_content, sorted_usage, order, used_before,
+            sorted_allocation, allocation, mixed, new_write, erased, new_memory, new_link, backward_weights,
+            forward_weights, read_content, new_read,
+        ) = ctx.saved_tensors  # fmt: skip
+
+        one, _, _, allocation_scale = constants(memory)
+        # reads = w_r M'
+        grad_read = torch.baddbmm(grad_read_out, grad_reads, new_memory.transpose(1, 2))
+        grad_new_memory = torch.baddbmm(grad_memory_out, new_read.transpose(1, 2), grad_reads)
+
+        # read weighting = π_b b + π_f f + π_c c
+        grad_modes = torch.stack(
+            [
+                (grad_read * backward_weights).sum(-1),
+                (grad_read * forward_weights).sum(-1),
+                (grad_read * read_content).sum(-1),
+            ],
+            dim=-1,
+        )
+        grad_backward_weights = read_modes.narrow(2, 0, 1) * grad_read
+        grad_forward_weights = read_modes.narrow(2, 1, 1) * grad_read
+        grad_read_content = read_modes.narrow(2, 2, 1) * grad_read
+        grad_memory_c, grad_read_keys, grad_read_strengths = _content_backward(
+            grad_read_content, read_content, new_memory, read_keys, read_strengths, ctx.read_cache
+        )
+        grad_new_memory = grad_new_memory + grad_memory_c
+
+        # directional weightings through the new link
+        grad_link_total = torch.baddbmm(grad_link_out, read_weights.transpose(1, 2), grad_backward_weights)
+        grad_link_total = torch.baddbmm(grad_link_total, grad_forward_weights.transpose(1, 2), read_weights)
+        grad_read_weights = torch.baddbmm(
+            torch.bmm(grad_backward_weights, new_link.transpose(1, 2)), grad_forward_weights, new_link
+        )
+
+        # link: L' = ((1 - w_i - w_j) L + w_i p_j) off the diagonal
+        grad_link_total.diagonal(dim1=-2, dim2=-1).zero_()  # a fresh tensor of ours
+        column, row = new_write.unsqueeze(2), new_write.unsqueeze(1)
+        grad_link = torch.addcmul(grad_link_total, grad_link_total, column + row, value=-1.0)
+        weighted_link = grad_link_total * link
+        grad_write = (
+            torch.bmm(grad_link_total, precedence.unsqueeze(2)).squeeze(2)
+            - weighted_link.sum(-1)
+            - weighted_link.sum(1)
+        )
+        grad_precedence = torch.bmm(row, grad_link_total).squeeze(1)
+
+        # precedence: p' = (1 - Σ w) p + w
+        grad_precedence = torch.addcmul(
+            grad_precedence + grad_precedence_out, grad_precedence_out, new_write.sum(-1, keepdim=True), value=-1.0
+        )
+        grad_write = grad_write + grad_precedence_out - (grad_precedence_out * precedence).sum(-1, keepdim=True)
+
+        # memory: M' = M - M ∘ (w eᵀ) + w vᵀ
+        grad_write = grad_write + grad_write_out + torch.bmm(grad_new_memory, write_vector.unsqueeze(2)).squeeze(2)
+        grad_write_vector = torch.bmm(row, grad_new_memory).squeeze(1)
+        grad_erase: Tensor | None = None
+        if ctx.has_erase:
+            grad_memory = torch.addcmul(grad_new_memory, grad_new_memory, erased, value=-1.0)
+            grad_keep_memory = grad_new_memory * memory
+            grad_write = grad_write - torch.bmm(grad_keep_memory, erase_vector.unsqueeze(2)).squeeze(2)
+            grad_erase = torch.bmm(row, grad_keep_memory).squeeze(1).neg()
+        else:
+            grad_memory = grad_new_memory
+
+        # write weighting: w = g_w (c + g_a (a - c))
+        grad_write_gate = (grad_write * mixed).sum(-1, keepdim=True)
+        grad_mixed = write_gate * grad_write
+        grad_allocation = allocation_gate * grad_mixed
+        grad_write_content = grad_mixed - grad_allocation
+        grad_allocation_gate = (grad_mixed * (allocation - write_content)).sum(-1, keepdim=True)
+
+        # allocation: a[φ_j] = (1 - s_j) Π_{i<j} s_i over the sorted usage s
+        grad_sorted = grad_allocation.gather(-1, order)
+        contribution = grad_sorted * sorted_allocation
+        later = contribution.flip(-1).cumsum(-1).flip(-1) - contribution  # Σ_{k>j}
+        grad_sorted_usage = torch.addcmul(later / sorted_usage, used_before, grad_sorted, value=-1.0)
+        grad_new_usage = torch.addcmul(
+            grad_usage_out, torch.empty_like(usage).scatter(-1, order, grad_sorted_usage), allocation_scale
+        )
+
+        # write content weighting on the old memory
+        grad_memory_c, grad_write_keys, grad_write_strengths = _content_backward(
+            grad_write_content.unsqueeze(1),
+            write_content.unsqueeze(1),
+            memory,
+            write_keys,
+            write_strengths,
+            ctx.write_cache,
+        )
+        grad_memory = grad_memory + grad_memory_c
+
+        # usage: u' = (u + w - u w) Π_r k_r with k_r = 1 - f_r w_r
+        grad_written = grad_new_usage * retention
+        grad_retention = grad_new_usage * written
+        reads = kept.shape[1]
+        if reads == 1:
+            grad_kept = grad_retention.unsqueeze(1)
+        else:
+            ones = one.expand(kept.shape[0], 1, kept.shape[2])
+            before = torch.cumprod(torch.cat([ones, kept.narrow(1, 0, reads - 1)], dim=1), dim=1)  # Π_{r'<r}
+            after = torch.cumprod(torch.cat([ones, kept.narrow(1, 1, reads - 1).flip(1)], dim=1), dim=1).flip(1)
+            grad_kept = grad_retention.unsqueeze(1) * (before * after)  # Π_{r'≠r}
+        grad_free_gates = (grad_kept * read_weights).sum(-1).neg()
+        grad_read_weights = torch.addcmul(grad_read_weights, grad_kept, free_gates.unsqueeze(2), value=-1.0)
+        grad_usage = torch.addcmul(grad_written, grad_written, write_weights, value=-1.0)
+        grad_write_weights = torch.addcmul(grad_written, grad_written, usage, value=-1.0)
+
+        return (
+            grad_memory, grad_usage, grad_read_weights, grad_write_weights, grad_precedence, grad_link,
+            grad_read_keys, grad_read_strengths, grad_write_keys, grad_write_strengths, grad_erase,
+            grad_write_vector, grad_free_gates, grad_allocation_gate, grad_write_gate, grad_modes,
+        )  # fmt: skip
