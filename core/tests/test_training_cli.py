@@ -78,6 +78,20 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys) -> None:
     assert "ema.decay: unknown field" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "nothing")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+    not_a_checkpoint = tmp_path / "wiring.yaml"
+    not_a_checkpoint.write_text(WIRING)
+    assert main(["eval", str(not_a_checkpoint)]) == 2
+    assert "wiring.yaml: not a safetensors file" in capsys.readouterr().err
+    assert main(["train", "ema", "--task", "echo_for_tests", "--out", str(not_a_checkpoint), "--no-progress"]) == 2
+    assert "--out: " in capsys.readouterr().err
+
+
+def test_eval_refuses_empty_evaluations(tmp_path, capsys) -> None:
+    engrammar.train("ema", "echo_for_tests", steps=1, batch_size=2, out=tmp_path, progress=False)
+    for flag in ("--batches", "--batch-size"):
+        assert main(["eval", str(tmp_path), flag, "0"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"error: {flag}: must be >= 1, got 0") and "Traceback" not in error
 
 
 def test_read_out_only_when_the_widths_differ() -> None:

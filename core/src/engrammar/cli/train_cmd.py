@@ -42,23 +42,31 @@ def default_out(wiring: str, task: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engrammar.spec import SpecError
     from engrammar.training import train
 
     overrides = list(args.overrides)
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
     out = args.out or default_out(args.wiring, args.task)
-    result = train(
-        args.wiring,
-        args.task,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        out=out,
-        overrides=overrides,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    if Path(out).exists() and not Path(out).is_dir():
+        raise SpecError("--out", f"{out} is a file; the output folder must be a folder")
+    try:
+        result = train(
+            args.wiring,
+            args.task,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            out=out,
+            overrides=overrides,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
+    except OSError as err:  # an output folder that cannot be written, a full disk: one line, no traceback
+        raise SpecError(str(err.filename or out), err.strerror or str(err)) from None
     print(f"trained {result.step} steps; run folder: {result.out_dir}")
     print(f"checkpoint: {result.checkpoint}")
     print("plots: " + ", ".join(str(p) for p in result.plots))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "decode", "encode", "load_checkpoint", "save_checkpoint", "write_atomic"]
@@ -106,10 +106,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
         raise SpecError(str(path), "no such checkpoint")
     tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device=str(device)) as handle:
-        metadata = handle.metadata() or {}
-        for key in handle.keys():
-            tensors[key] = handle.get_tensor(key)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            metadata = handle.metadata() or {}
+            for key in handle.keys():
+                tensors[key] = handle.get_tensor(key)
+    except SafetensorError as err:  # a YAML file, a truncated download, ...
+        from engrammar.spec import SpecError
+
+        raise SpecError(str(path), f"not a safetensors file ({err})") from None
     if _METADATA_KEY not in metadata:
         from engrammar.spec import SpecError
 

@@ -68,6 +68,9 @@ def evaluate_checkpoint(
     from .model import build_task, rebuild_model
     from .optim import resolve_device
 
+    for flag, count in (("--batches", batches), ("--batch-size", batch_size)):
+        if count is not None and count < 1:
+            raise SpecError(flag, f"must be >= 1, got {count}")
     saved = load_checkpoint(checkpoint)
     model_overrides, task_overrides, config_overrides = split_overrides(overrides)
     if model_overrides:
@@ -94,8 +97,8 @@ def evaluate_checkpoint(
     metrics = evaluate_model(
         model,
         task_object,
-        batches=batches or config.eval_batches,
-        batch_size=batch_size or config.batch_size,
+        batches=config.eval_batches if batches is None else batches,
+        batch_size=config.batch_size if batch_size is None else batch_size,
         seed=config.seed if seed is None else seed,
         device=target,
     )
