@@ -42,3 +42,16 @@ def test_skip_requires_known_property_names() -> None:
 
 TestEMAConformance = conformance_tests("ema", specs=[{}, {"init_decay": 0.3, "chunk_size": 2}])
 TestLinearConformance = conformance_tests("linear", specs=[{"out_features": 3}, {"out_features": 1, "bias": False}])
+
+
+def test_a_parameterless_component_must_pass_gradients_to_its_inputs() -> None:
+    class Detaching(EMA):
+        """Cuts the graph: no gradient reaches parameters or inputs."""
+
+        def _sequence(self, x, state):
+            y, state = super()._sequence(x.detach(), state)
+            return y.detach(), state
+
+    with pytest.raises(ConformanceError, match=r"^\[gradients\] outputs do not depend"):
+        check_property("gradients", Detaching, {"in_features": 2}, CASE)
+    check_property("gradients", "concat", {"in_features": 3}, CASE)

@@ -43,6 +43,9 @@ _LAZY: dict[str, str] = {
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
     "train": "engrammar.training",
+    # wiring
+    "Wiring": "engrammar.wiring",
+    "build_wiring": "engrammar.wiring",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -78,3 +81,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     )
     from .task import Task, TaskBatch, TaskSpec
     from .training import train
+    from .wiring import Wiring, build_wiring

@@ -307,18 +307,24 @@ def check_detach(make: Maker, case: Case) -> None:
 
 
 def check_gradients(make: Maker, case: Case) -> None:
-    """Gradients are finite and reach every parameter (from a loss on the outputs)."""
+    """Gradients are finite and reach every parameter (from a loss on the outputs); a component
+    without parameters passes finite gradients back to its inputs."""
     component = make(case.dtype)
     component.train()
     length = max(case.length, 3)
-    x = case.x(component, length=length)
+    x = case.x(component, length=length).requires_grad_(True)
     _, state = component(case.x(component, 3, length=2))  # a warm state that depends on parameters
     y, _ = component(x, state)
+    if not y.requires_grad:
+        raise ConformanceError("gradients", "outputs do not depend differentiably on inputs or parameters")
     weights = torch.randn(y.shape, generator=case.generator(13), dtype=torch.float64).to(y.dtype)
     (y * weights).sum().backward()
-    for name, param in component.named_parameters():
-        if not param.requires_grad:
-            continue
+    if x.grad is not None and not bool(torch.isfinite(x.grad).all()):
+        raise ConformanceError("gradients", "the gradient with respect to the inputs is not finite")
+    trainable = [(name, p) for name, p in component.named_parameters() if p.requires_grad]
+    if not trainable and x.grad is None:
+        raise ConformanceError("gradients", "no parameters, and no gradient reaches the inputs")
+    for name, param in trainable:
         if param.grad is None:
             raise ConformanceError("gradients", f"parameter {name!r} got no gradient (unused?)")
         if not bool(torch.isfinite(param.grad).all()):
