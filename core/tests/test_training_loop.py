@@ -134,8 +134,16 @@ def test_fp16_without_cuda_is_a_spec_error() -> None:
 
 
 def test_metrics_lines_checkpoint_and_plots(tmp_path) -> None:
-    trainer = _trainer(tmp_path, steps=5, eval_every=2, log_every=2)
-    trainer.fit()
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a user's own backend (a notebook's, say) survives the plots
+    try:
+        trainer = _trainer(tmp_path, steps=5, eval_every=2, log_every=2)
+        trainer.fit()
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use(before)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["step"]) for r in lines] == [
         ("eval", 0),
