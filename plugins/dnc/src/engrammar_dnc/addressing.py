@@ -26,9 +26,11 @@ __all__ = [
     "allocation_weights",
     "content_weights",
     "directional_weights",
+    "free_list",
     "read_memory",
     "read_weightings",
     "sharpen_keep_mass",
+    "tie_resolution",
     "update_link",
     "update_precedence",
     "update_usage",
@@ -75,6 +77,24 @@ def update_usage(
     return usage
 
 
+def tie_resolution(dtype: torch.dtype) -> float:
+    """Usages closer than about 1 / this are treated as tied when ordering the free list.
+
+    Cells that were never written have usages equal in exact arithmetic but not in floating point:
+    a last-bit difference (vectorised vs scalar kernels, or a batch-size-dependent matmul blocking
+    upstream) would otherwise decide which cell is allocated, so a sample's result could depend on
+    its batch. Rounding the sort key to this grid (far above rounding noise, far below any usage
+    difference that matters) makes such ties resolve by cell index, deterministically.
+    """
+    return 2.0**32 if dtype == torch.float64 else 2.0**16
+
+
+def free_list(usage: Tensor) -> Tensor:
+    """Cell indices by increasing usage, near-ties (see :func:`tie_resolution`) by index.
+    usage (B, N) -> (B, N) int64. One batched stable sort."""
+    return torch.argsort(torch.round(usage * tie_resolution(usage.dtype)), dim=-1, stable=True)
+
+
 def allocation_weights(usage: Tensor) -> Tensor:
     """Allocation weighting: the least used cells first.
 
@@ -82,7 +102,8 @@ def allocation_weights(usage: Tensor) -> Tensor:
     One batched (stable) sort for all samples. usage (B, N) -> (B, N), sums to at most 1.
     """
     usage = usage * (1.0 - ALLOCATION_EPSILON) + ALLOCATION_EPSILON
-    sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
+    order = free_list(usage)
+    sorted_usage = usage.gather(-1, order)
     used_before = F.pad(torch.cumprod(sorted_usage[..., :-1], dim=-1), (1, 0), value=1.0)
     sorted_allocation = torch.addcmul(used_before, sorted_usage, used_before, value=-1.0)  # (1 - u) Π
     # order is a permutation: the scatter writes every entry, so an uninitialised target is fine

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .addressing import ALLOCATION_EPSILON, NORM_EPSILON
+from .addressing import ALLOCATION_EPSILON, NORM_EPSILON, free_list
 
 __all__ = ["FusedMemoryStep", "constants"]
 
@@ -113,9 +113,9 @@ class FusedMemoryStep(torch.autograd.Function):
         # write weighting: allocation and content, interpolated and gated
         write_content, write_cache = _content_forward(memory, write_keys, write_strengths)
         write_content = write_content.squeeze(1)
-        sorted_usage, order = torch.sort(
-            torch.addcmul(allocation_epsilon, new_usage, allocation_scale), dim=-1, stable=True
-        )
+        shifted_usage = torch.addcmul(allocation_epsilon, new_usage, allocation_scale)
+        order = free_list(shifted_usage)
+        sorted_usage = shifted_usage.gather(-1, order)
         used_before = torch.cat(
             [one.expand(sorted_usage.shape[0], 1), sorted_usage.narrow(1, 0, sorted_usage.shape[1] - 1)], dim=1
         )

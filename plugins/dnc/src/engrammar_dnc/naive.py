@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .addressing import ALLOCATION_EPSILON, NORM_EPSILON
+from .addressing import ALLOCATION_EPSILON, NORM_EPSILON, tie_resolution
 from .interface import DNCInterface
 
 __all__ = [
@@ -77,7 +77,8 @@ def allocation_weights(usage: Tensor) -> Tensor:
     out = []
     for b in range(batch):
         u = [ALLOCATION_EPSILON + (1 - ALLOCATION_EPSILON) * usage[b, n] for n in range(cells)]
-        order = sorted(range(cells), key=lambda n: float(u[n].detach()))  # free list; sorted() is stable
+        resolution = tie_resolution(usage.dtype)  # near-ties go by cell index (stable sort)
+        order = sorted(range(cells), key=lambda n: float(torch.round(u[n].detach() * resolution)))
         allocation: list[Tensor] = [usage.new_zeros(())] * cells
         used_before = usage.new_ones(())
         for n in order:
