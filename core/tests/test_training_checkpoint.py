@@ -71,6 +71,18 @@ def test_write_is_atomic(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]  # no temporary left
 
 
+def test_written_files_get_the_usual_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.safetensors", {"step": 1, "w": torch.ones(2)})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's owner-only 0o600
+
+
 def test_loading_something_else_is_a_clear_error(tmp_path) -> None:
     from engrammar.spec import SpecError
     from safetensors.torch import save_file

@@ -128,9 +128,17 @@ class Component(nn.Module):
         if state is None:
             state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         elif reset is not None and bool(reset.any()):
-            initial = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-            state = reset_where(state, reset, initial)
+            state = self.reset_samples(state, reset, dtype=x_t.dtype)
         return self._step(x_t, state)
+
+    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
+        """``state`` with the samples where ``mask`` (B,) is true put back to the initial state.
+
+        Override when the initial state cannot simply be swapped in (a cache that grows, say);
+        ``step``, ``forward`` with resets, wirings and the ``Stateful`` wrapper all reset through here.
+        """
+        initial = self.init_state(mask.shape[0], device=mask.device, dtype=dtype or _float_dtype(state))
+        return reset_where(state, mask, initial)
 
     def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
         """Override when the fast path can apply resets itself."""
@@ -140,13 +148,12 @@ class Component(nn.Module):
         # Split at every time where some sample resets; each piece runs on the fast path.
         any_reset = resets.any(dim=0)
         starts = [0, *[int(t) for t in torch.nonzero(any_reset).flatten().tolist() if t > 0]]
-        initial = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         bounds = [*starts, x.shape[1]]
         outputs = []
         for start, stop in itertools.pairwise(bounds):
             mask = resets[:, start]
             if bool(mask.any()):
-                state = reset_where(state, mask, initial)
+                state = self.reset_samples(state, mask, dtype=x.dtype)
             y, state = self._sequence(x[:, start:stop], state)
             outputs.append(y)
         return torch.cat(outputs, dim=1), state
@@ -202,10 +209,13 @@ class Stateful(nn.Module):
         """Back to the initial state: every sample, or those where ``mask`` (B,) is true."""
         if self.state is None:
             return
-        batch = _batch_size(self.state)
-        sample = _first_tensor(self.state)
-        initial = self.component.init_state(batch, device=sample.device, dtype=_float_dtype(self.state))
-        self.state = initial if mask is None else reset_where(self.state, mask, initial)
+        if mask is None:
+            sample = _first_tensor(self.state)
+            self.state = self.component.init_state(
+                _batch_size(self.state), device=sample.device, dtype=_float_dtype(self.state)
+            )
+        else:
+            self.state = self.component.reset_samples(self.state, mask)
 
     def detach_state(self) -> None:
         if self.state is not None:

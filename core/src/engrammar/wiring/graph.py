@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..component import Component
 from ..spec import ComponentSpec, SpecError, field, spec
-from ..state import State, StateEntry, reset_where
+from ..state import State, StateEntry
 from .errors import WiringError
 from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
@@ -156,6 +156,21 @@ class Graph(Component):
             }
         return state
 
+    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
+        """Each node resets its own samples (its way); delay buffers of those samples are zeroed."""
+        out: State = {
+            name: self.nodes[name].reset_samples(node_state, mask, dtype)  # type: ignore[operator]
+            if name in self.stateful
+            else node_state
+            for name, node_state in state.items()
+            if name != HISTORY_KEY
+        }
+        if HISTORY_KEY in state:
+            out[HISTORY_KEY] = {
+                source: buffer.masked_fill(mask[:, None, None], 0.0) for source, buffer in state[HISTORY_KEY].items()
+            }
+        return out
+
     def describe_plan(self) -> str:
         """The execution plan as text (what ``engrammar build`` prints)."""
         return format_plan(self.resolved, self.plan)
@@ -238,7 +253,7 @@ class Graph(Component):
         new_state: State,
         new_history: dict[str, Tensor],
     ) -> None:
-        batch, length = x.shape[0], x.shape[1]
+        length = x.shape[1]
         external = [read(ref).unbind(1) for ref in loop.external]
         states = [state.get(name, _EMPTY) for name in loop.names]
         history_in: Mapping[str, Tensor] = state.get(HISTORY_KEY, _EMPTY)  # type: ignore[assignment]
@@ -246,19 +261,13 @@ class Graph(Component):
         outputs: list[list[Tensor]] = [[] for _ in loop.names]
         current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
         reset_steps = resets.any(0).tolist() if resets is not None else None
-        initial: list[State] | None = None
         steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
         history_from = loop.history_from
         node_range = range(len(loop.names))
         for t in range(length):
             if reset_steps is not None and reset_steps[t]:
                 mask = resets[:, t]  # type: ignore[index]
-                if initial is None:
-                    initial = [
-                        m.init_state(batch, device=x.device, dtype=x.dtype) if s else _EMPTY  # type: ignore[operator]
-                        for m, s in zip(loop.modules, loop.stateful)
-                    ]
-                states = [reset_where(s, mask, i) if s else s for s, i in zip(states, initial)]
+                states = [m.reset_samples(s, mask, x.dtype) if s else s for m, s in zip(loop.modules, states)]
                 empty = mask[:, None]
                 histories = [[h.masked_fill(empty, 0.0) for h in hist] for hist in histories]
             for i in node_range:
