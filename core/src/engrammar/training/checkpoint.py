@@ -74,17 +74,31 @@ def _key(key: Any) -> Any:
 
 
 def write_atomic(path: str | Path, write: Any) -> None:
-    """Call ``write(temporary_path)``, then move the result onto ``path`` in one step."""
+    """Call ``write(temporary_path)``, then move the result onto ``path`` in one step.
+
+    The temporary file is flushed to disk before the move (otherwise a power cut soon after could
+    leave an empty file under the final name) and gets the permissions a plain ``open`` would give
+    (``mkstemp`` makes it readable by its owner only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         write(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> Path:

@@ -38,8 +38,12 @@ class MetricsLog:
         """Drop records whose step is past ``step`` (left by a run that stopped after its checkpoint)."""
         if not self.path.is_file():
             return
+        from .checkpoint import write_atomic
+
         kept = [r for r in read_metrics(self.path) if int(r.get("step", 0)) <= step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        # Atomic: a crash while rewriting must not lose the lines that are kept.
+        write_atomic(self.path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
