@@ -10,6 +10,7 @@ import pytest
 import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.hooks import hookimpl
+from engrammar.task import TaskBatch
 from engrammar.training import TrainConfig, Trainer, build_for_task, build_task
 
 
@@ -205,3 +206,49 @@ def test_auxiliary_losses_of_the_model_are_added_to_the_training_loss() -> None:
     balanced = trainer.train_step()["loss"]
     # The load-balancing loss is balance_weight * E * sum_e f_e P_e >= balance_weight for E experts.
     assert balanced - no_balance >= 10.0 - 1e-4
+
+
+def test_auxiliary_losses_count_by_time_share_in_every_chunk() -> None:
+    """Under truncated backpropagation each chunk's auxiliary loss counts by its share of the time
+    steps, also in a chunk with no masked position (here the first: the target lags 4 steps)."""
+    wiring = {
+        "name": "moe_for_tests",
+        "nodes": {
+            "ctrl": {"use": "linear", "out_features": 4, "in": "x"},
+            "fast": {"use": "ema", "init_decay": 0.3, "in": "ctrl"},
+            "slow": {"use": "ema", "init_decay": 0.9, "in": "ctrl"},
+            "mix": {"use": "moe", "router": "ctrl", "experts": ["fast", "slow"], "balance_weight": 5.0},
+        },
+        "out": "mix",
+    }
+    task, task_data = build_task("echo_for_tests", {"length": 8, "delay": 4})
+    torch.manual_seed(0)
+    model, recipe = build_for_task(wiring, task)
+    config = {"batch_size": 4, "tbptt": 4, "grad_clip": 0.0}
+    trainer = Trainer(model, task, config, recipe=recipe, task_data=task_data, progress=False)
+
+    # The expected loss and gradients, written out chunk by chunk (before the trainer's step).
+    batch = task.sample(4, torch.Generator().manual_seed(0))  # the trainer's first batch (seed 0)
+    model.zero_grad()
+    _, state = model(batch.inputs[:, :4])
+    first = 0.5 * sum(model.auxiliary_losses().values())
+    first.backward()
+    y2, _ = model(batch.inputs[:, 4:], engrammar.detach_state(state))
+    part = TaskBatch(batch.inputs[:, 4:], batch.targets[:, 4:], batch.mask[:, 4:])
+    second = task.loss(y2, part) + 0.5 * sum(model.auxiliary_losses().values())
+    second.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    assert not batch.mask[:, :4].any() and float(first.detach()) > 1.0
+
+    seen: list[list[torch.Tensor]] = []
+
+    class Capture:
+        @hookimpl
+        def before_optimizer_step(self, trainer, optimizer) -> None:
+            seen.append([p.grad.clone() for p in trainer.model.parameters()])
+
+    trainer.hooks.register(Capture())
+    loss = trainer.train_step()["loss"]
+    assert loss == pytest.approx(float((first + second).detach()), rel=1e-5)
+    for got, want in zip(seen[0], expected, strict=True):
+        torch.testing.assert_close(got, want)

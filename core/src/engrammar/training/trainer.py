@@ -2,7 +2,8 @@
 
 Per step: draw a batch from the task's seeded generator; run the model over it in chunks of
 ``tbptt`` time steps (the whole sequence when unset), each chunk's loss weighted by its share of
-the masked positions and back-propagated before the state is detached (truncated backpropagation);
+the masked positions (the model's auxiliary losses by its share of the time steps) and
+back-propagated before the state is detached (truncated backpropagation);
 clip the global gradient norm; step the optimizer and the schedule. Mixed precision autocasts the
 forward passes (bf16, or fp16 with a gradient scaler). The training hooks of
 :mod:`engrammar.hooks` fire around backward and the optimizer step, at epoch ends (every
@@ -127,11 +128,15 @@ class Trainer:
                 share = part.mask.sum() / total_masked
                 loss = self.task.loss(y, part) * share
                 # Components with auxiliary losses (a graph with a `moe` node) report them for
-                # the call just made, already weighted (docs/wiring.md).
-                for extra in self._auxiliary_losses():
-                    loss = loss + extra * share
+                # the call just made, already weighted (docs/wiring.md). They cover every token
+                # of the chunk, masked or not, so each chunk's counts by its share of the time
+                # steps: the chunks add up to the whole sequence's, and a chunk with no masked
+                # position (the reading phase of `copy`) still trains the router's balance.
+                auxiliary = self._auxiliary_losses()
+                for extra in auxiliary:
+                    loss = loss + extra * (part.inputs.shape[1] / length)
             outputs.append(y.detach().float())
-            if bool(part.mask.any()):
+            if bool(part.mask.any()) or auxiliary:
                 for extra in self.hooks.hook.before_backward(trainer=self, loss=loss):
                     loss = loss + extra
                 self.scaler.scale(loss).backward()
