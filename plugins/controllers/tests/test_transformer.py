@@ -80,15 +80,30 @@ def test_unbounded_cache_grows_and_resets_equal_fresh_runs() -> None:
     torch.testing.assert_close(state_step["keys"], state["keys"])
 
 
-def test_positions_are_relative() -> None:
-    """Rotary embeddings: a sample continued from a warm state with its past hidden by a reset
-    behaves like a fresh one although its absolute position differs."""
+def test_reset_of_a_warm_state_equals_a_fresh_run() -> None:
+    """A sample continued from a warm state with its past hidden by a reset behaves like a fresh one."""
     model = _build(window=4)
     x = torch.randn(1, 6, 3, dtype=torch.float64)
     _, warm = model(torch.randn(1, 5, 3, dtype=torch.float64))
     resets = torch.zeros(1, 6, dtype=torch.bool)
     resets[0, 0] = True
     torch.testing.assert_close(model(x, warm, resets)[0], model(x)[0])
+    assert not torch.allclose(model(x, warm)[0], model(x)[0])  # without the reset the past shows
+
+
+@pytest.mark.parametrize("offset", [1, 1000, 10**7])
+def test_positions_are_relative(offset: int) -> None:
+    """Rotary embeddings: starting at absolute position ``offset`` (an empty cache) gives the same
+    outputs as starting at 0, since attention scores depend on position differences only."""
+    model = _build()
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    start = model.init_state(2, dtype=torch.float64)
+    shifted = {**start, "position": torch.full_like(start["position"], offset)}
+    y, state = model(x, shifted)
+    torch.testing.assert_close(y, model(x)[0])
+    assert state["position"].tolist() == [offset + 6] * 2
+    y_step, _ = _steps(model, x, shifted)
+    torch.testing.assert_close(y_step, y)
 
 
 def test_spec_checks_heads() -> None:
