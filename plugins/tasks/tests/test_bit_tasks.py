@@ -43,6 +43,7 @@ def test_copy_target_is_input_delayed_past_the_delimiter() -> None:
         length = int(delimiter[0])
         lengths.add(length)
         content = batch.inputs[b, :length, :4]
+        assert batch.inputs[b, length, :4].abs().sum() == 0  # the delimiter step carries no bits
         assert torch.equal(batch.targets[b, length + 1 : 2 * length + 1], content)
         assert batch.mask[b].nonzero().flatten().tolist() == list(range(length + 1, 2 * length + 1))
         assert batch.inputs[b, length + 1 :].abs().sum() == 0  # nothing to read while writing
@@ -52,16 +53,24 @@ def test_copy_target_is_input_delayed_past_the_delimiter() -> None:
 def test_repeat_copy_target_repeats_and_ends() -> None:
     task = engrammar.build("repeat_copy", bits=3, min_length=1, max_length=4, max_repeats=3)
     batch = _sample(task, batch=32)
+    seen = set()
     for b in range(32):
-        length = int(torch.nonzero(batch.inputs[b, :, 3]).flatten()[0])
+        delimiter = torch.nonzero(batch.inputs[b, :, 3]).flatten()
+        assert len(delimiter) == 1
+        length = int(delimiter[0])
         repeats = round(float(batch.inputs[b, length, 4]) * 3)
-        assert 1 <= repeats <= 3
+        assert 1 <= repeats <= 3 and 1 <= length <= 4
+        seen.add((length, repeats))
+        assert batch.inputs[b, length, :3].abs().sum() == 0  # the delimiter step carries no bits
+        assert batch.inputs[b, length + 1 :].abs().sum() == 0  # nothing to read while writing
+        assert batch.inputs[b, :length, 4].abs().sum() == 0  # the count appears at the delimiter only
         content = batch.inputs[b, :length, :3]
         written = batch.targets[b, length + 1 : length + 1 + length * repeats, :3]
         assert torch.equal(written, content.repeat(repeats, 1))
         end = length + 1 + length * repeats
         assert batch.targets[b, :, 3].nonzero().flatten().tolist() == [end]
         assert batch.mask[b].nonzero().flatten().tolist() == list(range(length + 1, end + 1))
+    assert len({r for _, r in seen}) == 3 and len({n for n, _ in seen}) > 2  # lengths and counts vary
 
 
 @pytest.mark.parametrize("target", ["running", "final"])
@@ -69,7 +78,8 @@ def test_parity_targets(target: str) -> None:
     task = engrammar.build("parity", length=12, target=target)
     batch = _sample(task)
     bits = batch.inputs[..., 0].long()
-    for t in (0, 5, 11):
+    assert set(bits.unique().tolist()) == {0, 1}
+    for t in range(12):
         assert torch.equal(batch.targets[:, t, 0].long(), bits[:, : t + 1].sum(1) % 2)
     assert batch.mask.sum() == (16 * 12 if target == "running" else 16)
     if target == "final":
