@@ -50,7 +50,7 @@ class GatedDeltaRNNSpec(ComponentSpec):
     delta_rank: int = field(default=8, validator=ge(1), doc="rank r of the projections through which f sees h and x")
     use_parallel_scan: bool = field(default=True, doc="whole sequences by associative scan (else the plain loop)")
     z2_symmetric: bool = field(default=False, doc="exactly odd: model(-x, -h0) = -model(x, h0)")
-    trace: bool = field(default=False, doc="output [h, g]: the hidden state and the seam gate (last column)")
+    trace: bool = field(default=False, doc="append the seam gate g to the output h (as its last column)")
     gate_context: bool = field(default=False, doc="the gate also sees the previous input (to notice seams)")
 
 
