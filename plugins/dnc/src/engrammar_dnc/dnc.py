@@ -17,6 +17,7 @@ State (per sample; the batch dimension comes first)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,6 +76,14 @@ class DNC(Component):
         if self.last_trace is not None:
             self.last_trace.clear()  # a fresh run starts a fresh recording
         return super().init_state(batch_size, device=device, dtype=dtype)
+
+    def plot_trace(self, out_dir: str | Path, *, sample: int = 0, prefix: str = "dnc") -> list[Path]:
+        """PNG plots of the last recorded trace (see :func:`engrammar_dnc.plots.plot_trace`)."""
+        if self.last_trace is None:
+            raise ValueError("this DNC does not record a trace: build it with trace=True")
+        from .plots import plot_trace
+
+        return plot_trace(self.last_trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- computation ------------------------------------------------------------------------
 

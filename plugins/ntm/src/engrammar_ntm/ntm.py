@@ -14,6 +14,7 @@ State (per sample; the batch dimension comes first)::
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,6 +79,14 @@ class NTM(Component):
             weights = state[group]["weights"]
             weights[..., 0] = 1.0
         return state
+
+    def plot_trace(self, out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm") -> list[Path]:
+        """PNG plots of the last recorded trace (see :func:`engrammar_ntm.plots.plot_trace`)."""
+        if self.last_trace is None:
+            raise ValueError("this NTM does not record a trace: build it with trace=True")
+        from .plots import plot_trace
+
+        return plot_trace(self.last_trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- computation ------------------------------------------------------------------------
 

@@ -1,0 +1,129 @@
+"""PNG plots of an NTM trace: read and write weightings as heatmaps, interpolation gates and
+sharpening over time, the expected shift of each head, and the final memory. matplotlib is imported
+here only, lazily, with the Agg backend; install it with ``pip install engrammar-ntm[plots]``.
+
+From Python::
+
+    mem = engrammar.build("ntm", in_features=8, trace=True)
+    mem(x)
+    plot_trace(mem.last_trace, "plots/")            # or mem.plot_trace("plots/")
+
+During training, pass :class:`TracePlots` as a hook (see :mod:`engrammar_dnc.plots` for the same
+pattern): at the end of the run it plots every traced NTM of the model into ``<out>/trace/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from engrammar.hooks import hookimpl
+from torch import Tensor
+
+from .trace import Trace
+
+__all__ = ["TracePlots", "plot_trace"]
+
+
+def plot_trace(
+    trace: Trace | Mapping[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm"
+) -> list[Path]:
+    """Write ``<prefix>_read_weights.png``, ``_write_weights.png``, ``_controls.png`` and
+    ``_memory.png`` for batch element ``sample`` into ``out_dir``; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = trace.stacked() if isinstance(trace, Trace) else dict(trace)
+    if "read_weights" not in record:
+        raise ValueError("the trace is empty: run the component with trace=True first")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {name: tensor[sample].detach().float().cpu() for name, tensor in record.items()}
+    written: list[Path] = []
+
+    def save(figure: Any, name: str) -> None:
+        figure.tight_layout()
+        path = out_dir / f"{prefix}_{name}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+
+    for kind in ("read", "write"):
+        weights = data[f"{kind}_weights"]  # (T, heads, N)
+        heads = weights.shape[1]
+        figure, axes = plt.subplots(1, heads, figsize=(4 * heads, 4), squeeze=False)
+        for head in range(heads):
+            image = axes[0, head].imshow(weights[:, head].numpy(), aspect="auto", interpolation="nearest", vmin=0.0)
+            axes[0, head].set_title(f"{kind} head {head}")
+            axes[0, head].set_xlabel("memory cell")
+            axes[0, head].set_ylabel("time step")
+            figure.colorbar(image, ax=axes[0, head])
+        save(figure, f"{kind}_weights")
+
+    figure, (gates_axes, sharp_axes, shift_axes) = plt.subplots(1, 3, figsize=(14, 4))
+    for kind in ("read", "write"):
+        gates, sharpness, shifts = data[f"{kind}_gates"], data[f"{kind}_sharpness"], data[f"{kind}_shifts"]
+        reach = shifts.shape[-1] // 2
+        expected_shift = (shifts * torch.arange(-reach, reach + 1, dtype=shifts.dtype)).sum(-1)  # (T, heads)
+        for head in range(gates.shape[1]):
+            gates_axes.plot(gates[:, head].numpy(), label=f"{kind} {head}")
+            sharp_axes.plot(sharpness[:, head].numpy(), label=f"{kind} {head}")
+            shift_axes.plot(expected_shift[:, head].numpy(), label=f"{kind} {head}")
+    for axes, title in (
+        (gates_axes, "interpolation gate g"),
+        (sharp_axes, "sharpening γ"),
+        (shift_axes, "expected shift"),
+    ):
+        axes.set_title(title)
+        axes.set_xlabel("time step")
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=7)
+    gates_axes.set_ylim(-0.05, 1.05)
+    save(figure, "controls")
+
+    figure, axes = plt.subplots(figsize=(5, 4))
+    image = axes.imshow(data["memory"].numpy(), aspect="auto", interpolation="nearest", cmap="coolwarm")
+    axes.set_title("memory after the last step")
+    axes.set_xlabel("word component")
+    axes.set_ylabel("memory cell")
+    figure.colorbar(image, ax=axes)
+    save(figure, "memory")
+    return written
+
+
+class TracePlots:
+    """Training hook: at the end of a run, plot the trace of every traced NTM of the model.
+
+    Runs one evaluation batch (drawn with ``seed``) through the model without gradients so each
+    traced NTM records a fresh trace, then writes its plots into ``<out>/trace/`` (or ``out_dir``)
+    with the module's name as prefix. NTMs built without ``trace=True`` are left alone.
+    """
+
+    def __init__(self, out_dir: str | Path | None = None, *, sample: int = 0, seed: int = 0) -> None:
+        self.out_dir = out_dir
+        self.sample = sample
+        self.seed = seed
+        self.written: list[Path] = []
+
+    @hookimpl
+    def on_train_end(self, trainer: Any) -> None:
+        from .ntm import NTM
+
+        if not any(isinstance(m, NTM) and m.spec.trace for m in trainer.model.modules()):
+            return
+        target = Path(self.out_dir) if self.out_dir is not None else Path(trainer.out_dir or ".") / "trace"
+        batch = trainer.task.sample(self.sample + 1, torch.Generator().manual_seed(self.seed))
+        parameter = next(trainer.model.parameters())
+        was_training = trainer.model.training
+        trainer.model.eval()
+        with torch.no_grad():
+            trainer.model(batch.inputs.to(parameter.device, parameter.dtype))
+        trainer.model.train(was_training)
+        for name, module in trainer.model.named_modules():
+            if isinstance(module, NTM) and module.last_trace:
+                prefix = name.replace(".", "_") or "ntm"
+                self.written += plot_trace(module.last_trace, target, sample=self.sample, prefix=prefix)
