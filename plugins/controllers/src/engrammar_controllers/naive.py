@@ -16,13 +16,14 @@ Gates (σ = sigmoid, ⊙ = elementwise product)::
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
 
 from .gru import GRU
 from .lstm import LSTM
-from .transformer import Transformer
+from .transformer import Block, Transformer
 
 
 def lstm_reference(model: LSTM, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -97,7 +98,8 @@ def transformer_reference(model: Transformer, x: Tensor) -> Tensor:
         if s.window is not None:
             allowed = allowed & (positions[None, :] > positions[:, None] - s.window)
         h = model.input_proj(prefix)
-        for block in model.blocks:
+        for module in model.blocks:
+            block = cast(Block, module)
             q, k, v = block.qkv(block.attention_norm(h)).chunk(3, dim=-1)
             q = _rotate_complex(q, positions, s.num_heads, s.rope_base)
             k = _rotate_complex(k, positions, s.num_heads, s.rope_base)

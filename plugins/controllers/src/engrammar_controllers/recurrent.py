@@ -30,7 +30,7 @@ class FusedRecurrent(Component):
     """Base of the fused recurrent controllers. Subclasses set ``fused_cls`` (``nn.LSTM``/``nn.GRU``)."""
 
     spec: RecurrentSpec
-    fused_cls: type[nn.RNNBase]
+    fused_cls: type[nn.LSTM] | type[nn.GRU]
 
     def __init__(self, spec: RecurrentSpec | None = None, **fields: object) -> None:
         super().__init__(spec, **fields)
@@ -56,7 +56,7 @@ class FusedRecurrent(Component):
         autocast reaches cuDNN as usual.
         """
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            dtype = self.rnn.weight_ih_l0.dtype
+            dtype = self.layer_weights(0)[0].dtype
             with torch.autocast("cpu", enabled=False):
                 if isinstance(hidden, tuple):
                     return self.rnn(x.to(dtype), tuple(h.to(dtype) for h in hidden))
