@@ -48,6 +48,25 @@ def test_tbptt_over_the_whole_sequence_equals_full_backprop_and_shorter_differs(
     assert any(not torch.allclose(a, b) for a, b in zip(full, truncated))
 
 
+def test_truncated_gradients_equal_chunks_weighted_by_their_masked_share() -> None:
+    """tbptt=3 on 8 steps (mask false at t=0): chunks of 2, 3 and 2 masked positions of 7, each
+    chunk's mean loss weighted by its share, no gradient across chunk borders."""
+    trainer = _trainer(grad_clip=0.0, tbptt=3)
+    model, task = trainer.model, trainer.task
+    batch = task.sample(4, torch.Generator().manual_seed(0))  # the trainer's first batch (seed 0)
+    model.train()
+    model.zero_grad()
+    state = None
+    for start in range(0, 8, 3):
+        part = TaskBatch(*(t[:, start : start + 3] for t in (batch.inputs, batch.targets, batch.mask)))
+        y, state = model(part.inputs, state)
+        (task.loss(y, part) * (part.mask.sum() / 28)).backward()
+        state = engrammar.detach_state(state)
+    expected = [p.grad.clone() for p in model.parameters()]
+    for got, want in zip(_gradients(trainer), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
 def test_chunk_losses_sum_to_the_full_loss() -> None:
     losses = [_trainer(tbptt=k).train_step()["loss"] for k in (None, 3, 1)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
