@@ -86,6 +86,15 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys) -> None:
     assert "--out: " in capsys.readouterr().err
 
 
+def test_eval_of_a_checkpoint_without_model_spec_is_a_one_line_error(tmp_path, capsys) -> None:
+    from engrammar.training import Trainer
+
+    task, _ = build_task("echo_for_tests")
+    Trainer(engrammar.build("ema", in_features=3), task, {"steps": 1}, out_dir=tmp_path, progress=False).fit()
+    assert main(["eval", str(tmp_path), "--task", "echo_for_tests"]) == 2
+    assert "model: the checkpoint has no model spec" in capsys.readouterr().err
+
+
 def test_eval_refuses_empty_evaluations(tmp_path, capsys) -> None:
     engrammar.train("ema", "echo_for_tests", steps=1, batch_size=2, out=tmp_path, progress=False)
     for flag in ("--batches", "--batch-size"):

@@ -145,11 +145,13 @@ def _component_data(component: Component) -> dict[str, Any]:
     return {"use": None, **data}
 
 
-def rebuild_model(recipe: Mapping[str, Any]) -> Component:
+def rebuild_model(recipe: Mapping[str, Any] | None) -> Component:
     """The model a recipe (the spec data :func:`build_for_task` returns) describes, with fresh
     parameters: load a checkpoint's weights into it."""
     import engrammar
 
+    if recipe is None:  # a Trainer made without ``recipe=`` saves none
+        raise SpecError("model", "the checkpoint has no model spec (its Trainer was given no recipe)")
     data = dict(recipe)
     if "nodes" not in data and data.get("use") is None:
         raise SpecError("model", "the checkpoint's model was not built from a registry name or a wiring")
