@@ -66,17 +66,17 @@ class GatedDeltaRNN(Component):
         self.input_down = nn.Linear(self.in_features, rank, bias=not odd)  # P, b_P
         self.state_down = nn.Linear(hidden, rank, bias=False)  # Vᵀ
         self.delta_up = nn.Linear(rank, hidden, bias=not odd)  # U, b_f
+        self.gate_features: nn.Linear | None = None
+        self.context_features: nn.Linear | None = None
+        self.context_proj: nn.Linear | None = None
         if odd:
             self.gate_features = nn.Linear(self.in_features, rank, bias=False)  # Q
             self.gate_proj = nn.Linear(rank, 1)
         else:
-            self.gate_features = None
             self.gate_proj = nn.Linear(self.in_features, 1)
         if self.spec.gate_context:
             self.context_features = nn.Linear(self.in_features, rank, bias=False)  # C
             self.context_proj = nn.Linear(rank, 1, bias=False)
-        else:
-            self.context_features = self.context_proj = None
 
     @property
     def out_features(self) -> int:

@@ -31,18 +31,18 @@ class ShortConvolution(nn.Module):
         length = x.shape[1]
         padded = torch.cat([cache, x], dim=1)  # (B, history + T, C)
         if resets is None:
-            y = sum(self.weight[:, lag] * padded[:, history - lag : history - lag + length] for lag in range(self.size))
+            y = torch.zeros_like(x)
+            for lag in range(self.size):
+                y = y + self.weight[:, lag] * padded[:, history - lag : history - lag + length]
             return y, padded[:, length:]
         # segment id per position (the cache counts as segment 0); a tap is used only within one
         # segment, and the cache kept for later keeps only the newest segment.
         segment = torch.cat([resets.new_zeros(x.shape[0], history, dtype=torch.long), resets.cumsum(1)], 1)
         current = segment[:, history:]
-        y = sum(
-            self.weight[:, lag]
-            * padded[:, history - lag : history - lag + length]
-            * (segment[:, history - lag : history - lag + length] == current)[..., None]
-            for lag in range(self.size)
-        )
+        y = torch.zeros_like(x)
+        for lag in range(self.size):
+            same_segment = (segment[:, history - lag : history - lag + length] == current)[..., None]
+            y = y + self.weight[:, lag] * padded[:, history - lag : history - lag + length] * same_segment
         keep = (segment[:, length:] == segment[:, -1:])[..., None]
         return y, padded[:, length:] * keep
 
