@@ -204,6 +204,8 @@ def test_config_errors_name_the_field() -> None:
         engrammar.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
     with pytest.raises(engrammar.SpecError, match="train.clip: unknown field; did you mean 'grad_clip'"):
         engrammar.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
+    with pytest.raises(engrammar.SpecError, match=r"train: betas must each be in \[0, 1\), got \[0.9, 2.0\]"):
+        engrammar.train("ema", "echo_for_tests", overrides=["train.betas=[0.9, 2.0]"], progress=False)
     assert TrainConfig().grad_clip == 1.0 and TrainConfig().optimizer == "adamw"
 
 

@@ -49,3 +49,7 @@ class TrainConfig:
     log_every: int = field(default=10, validator=ge(1), doc="steps between training lines in metrics.jsonl")
     device: str = field(default="auto", doc="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     deterministic: bool = field(default=False, doc="torch.use_deterministic_algorithms for the run")
+
+    def __attrs_post_init__(self) -> None:
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas must each be in [0, 1), got {list(self.betas)}")
