@@ -45,15 +45,15 @@ def fused_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dic
         state["memory"],
         state["usage"],
         state["readers"]["weights"],
-        writers["weights"][:, 0],
-        writers["precedence"][:, 0],
-        writers["link"][:, 0],
+        writers["weights"].squeeze(1),  # squeeze, not [:, 0]: its backward is a view, not a zero-fill
+        writers["precedence"].squeeze(1),
+        writers["link"].squeeze(1),
         interface.read_keys,
         interface.read_strengths,
         interface.write_keys,
         interface.write_strengths,
-        None if erase is None else erase[:, 0],
-        interface.write_vectors[:, 0],
+        None if erase is None else erase.squeeze(1),
+        interface.write_vectors.squeeze(1),
         interface.free_gates,
         interface.allocation_gates,
         interface.write_gates,
@@ -63,7 +63,11 @@ def fused_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dic
         "memory": memory,
         "usage": usage,
         "readers": {"weights": read_weights},
-        "writers": {"weights": write_weights[:, None], "precedence": precedence[:, None], "link": link[:, None]},
+        "writers": {
+            "weights": write_weights.unsqueeze(1),
+            "precedence": precedence.unsqueeze(1),
+            "link": link.unsqueeze(1),
+        },
     }
     return reads, new_state
 
