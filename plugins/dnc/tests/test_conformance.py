@@ -23,3 +23,25 @@ TestDNCHeavisideConformance = conformance_tests(
     specs=[{**TINY, "gate_type": "heaviside"}, {**TINY, "gate_type": "heaviside", "num_writes": 2}],
     skip={"gradcheck": "heaviside gates use a straight-through gradient, not the true (zero) one"},
 )
+
+
+def feedback_wiring(**fields):
+    """A controller fed the memory's read vectors one step late (`mem@-1`): core's `linear`
+    stands in for a controller, so the check needs only core and this plugin."""
+    import engrammar
+
+    return engrammar.build(
+        {
+            "name": "linear_dnc",
+            "in_features": fields.get("in_features", 3),
+            "nodes": {
+                "ctrl": {"use": "linear", "out_features": 6, "in": ["x", "mem@-1"]},
+                "mem": {"use": "dnc", **TINY, "in": "ctrl"},
+                "head": {"use": "linear", "out_features": 2, "in": ["ctrl", "mem"]},
+            },
+            "out": "head",
+        }
+    )
+
+
+TestDNCFeedbackWiringConformance = conformance_tests(feedback_wiring)
