@@ -44,5 +44,5 @@ class DNCSpec(ComponentSpec):
     initialization: str = field(
         default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
     )
-    pass_through: bool = field(default=False, doc="append the input to the output: [reads, x]")
+    pass_through: bool = field(default=False, doc="append the input to the output (read vectors first, then the input)")
     trace: bool = field(default=False, doc="record weightings, usage, gates and link on .last_trace (for plots)")
