@@ -122,3 +122,36 @@ def test_bf16_autocast_keeps_the_cache_in_the_state_dtype() -> None:
         y, state = model(x)
     assert state["keys"].dtype == torch.float32 and state["values"].dtype == torch.float32
     torch.testing.assert_close(y.float(), reference, atol=0.1, rtol=0.05)
+
+
+def test_unbounded_cache_resets_through_reset_samples_in_stateful_and_wirings() -> None:
+    """Stateful.reset_state(mask) and a step-major wiring reset through ``reset_samples``: the
+    grown cache is emptied in place (swapping in the shorter initial state would not fit)."""
+    model = _build()
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    stateful = engrammar.Stateful(model)
+    stateful.init_state(batch_size=2, dtype=torch.float64)
+    stateful(x[:, :4])
+    stateful.reset_state(torch.tensor([True, False]))
+    assert stateful.state["keys"].shape == (2, 2, 4, 8) and stateful.state["position"].tolist() == [0, 4]
+    y = stateful(x[:, 4:])
+    torch.testing.assert_close(y[0], model(x[:1, 4:])[0][0])
+    torch.testing.assert_close(y[1], model(x[1:])[0][0, 4:])
+
+    torch.manual_seed(0)
+    loop = engrammar.build(
+        {
+            "name": "attend_to_own_output",
+            "in_features": 3,
+            "nodes": {
+                "att": {"use": "transformer", "hidden_size": 8, "num_heads": 2, "in": ["x", "back@-1"]},
+                "back": {"use": "linear", "out_features": 2, "in": "att"},
+            },
+            "out": "back",
+        }
+    ).double()
+    resets = torch.zeros(2, 7, dtype=torch.bool)
+    resets[0, 4] = True
+    y, _ = loop(x, resets=resets)
+    torch.testing.assert_close(y[0, 4:], loop(x[:1, 4:])[0][0])
+    torch.testing.assert_close(y[1], loop(x[1:])[0][0])

@@ -123,15 +123,13 @@ class Transformer(Component):
         y, state = self._run(x_t[:, None], state, None)
         return y[:, 0], state
 
-    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
-        # An unbounded cache has grown past the initial state's length, so a reset empties the
-        # sample's slots in place instead of swapping in the (shorter) initial state.
-        if state is not None and reset is not None and bool(reset.any()):
-            state = self._forget(state, reset)
-        return super().step(x_t, state)
+    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
+        """Empty the cache slots of the samples where ``mask`` (B,) is true and restart their position.
 
-    @staticmethod
-    def _forget(state: State, mask: Tensor) -> State:
+        An unbounded cache has grown past the initial state's length, so the slots are zeroed in
+        place instead of swapping in the (shorter) initial state; ``step``, wirings and the
+        ``Stateful`` wrapper all reset through here. Zeroed slots are never attended to: a position
+        of 0 marks every cached slot as empty."""
         slots = mask[:, None, None, None]
         return {
             "keys": torch.where(slots, torch.zeros_like(state["keys"]), state["keys"]),
