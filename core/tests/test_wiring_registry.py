@@ -11,7 +11,7 @@ import torch
 from engrammar import registry
 from engrammar.registry import build, load, register, unregister
 from engrammar.testing import conformance_tests
-from engrammar.wiring import Graph, WiringFile, build_wiring, wiring_class, wiring_file_class
+from engrammar.wiring import Graph, WiringError, WiringFile, build_wiring, wiring_class, wiring_file_class
 
 BLOCK = """\
 name: block
@@ -94,7 +94,7 @@ def test_wiring_registered_at_run_time(tmp_path) -> None:
 
 
 def test_bad_override_inside_a_used_wiring_names_the_node(packaged) -> None:
-    with pytest.raises(Exception, match=r"nodes\.a"):
+    with pytest.raises(WiringError) as caught:
         build_wiring(
             {
                 "name": "outer",
@@ -103,6 +103,7 @@ def test_bad_override_inside_a_used_wiring_names_the_node(packaged) -> None:
                 "out": "a",
             }
         )
+    assert str(caught.value) == "nodes.a.nodes.mme.x: override path 'nodes.mme' does not exist (there: ctrl, mem)"
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "controller_feedback.yaml"

@@ -20,9 +20,18 @@ def load_graph_spec(
     """The :class:`GraphSpec` of a wiring file (YAML, TOML or JSON), a mapping or a spec, with
     ``extends:`` resolved and dotted ``overrides`` applied (``{"nodes.mem.memory_size": 64}`` or
     ``["nodes.mem.memory_size=64"]``)."""
+    data = source_data(source)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return GraphSpec.from_data(data)
+
+
+def source_data(source: str | Path | Mapping[str, Any] | GraphSpec | Any) -> dict[str, Any]:
+    """The plain data of a wiring file, a packaged resource, a mapping or a spec, ``extends:``
+    resolved (no overrides applied)."""
     if isinstance(source, GraphSpec):
-        data = source.to_data()
-    elif isinstance(source, Mapping):
+        return source.to_data()
+    if isinstance(source, Mapping):
         data = dict(source)
         if "extends" in data:
             parents = data.pop("extends")
@@ -30,16 +39,13 @@ def load_graph_spec(
             for parent in [parents] if isinstance(parents, (str, Path)) else parents:
                 base = merge(base, load_data(parent))
             data = merge(base, data)
-    elif hasattr(source, "read_text") and not isinstance(source, Path):  # a packaged resource
+        return data
+    if hasattr(source, "read_text") and not isinstance(source, Path):  # a packaged resource
         from ..spec import parse_mapping
 
         suffix = Path(str(getattr(source, "name", ""))).suffix.lower()
-        data = parse_mapping(source.read_text(encoding="utf-8"), suffix, origin=str(source))
-    else:
-        data = load_data(source)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    return GraphSpec.from_data(data)
+        return parse_mapping(source.read_text(encoding="utf-8"), suffix, origin=str(source))
+    return load_data(source)
 
 
 def build_wiring(source: str | Path | Mapping[str, Any] | GraphSpec, **overrides: Any) -> Graph:

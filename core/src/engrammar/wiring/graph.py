@@ -326,6 +326,10 @@ class Graph(Component):
 # ---- wirings used by name or by path ----------------------------------------------------------
 
 
+#: the wiring files being built, outermost first (to report a file that uses itself)
+_BUILDING: list[str] = []
+
+
 @spec
 class WiringFileSpec(ComponentSpec):
     """Fields of a node that uses another wiring (by registered name or by file path)."""
@@ -345,16 +349,30 @@ class WiringFile(Graph):
 
     def __init__(self, spec: WiringFileSpec | Mapping[str, Any] | None = None, **fields: Any) -> None:
         Component.__init__(self, spec, **fields)
-        from .build import load_graph_spec
+        from .build import load_graph_spec, source_data
 
+        here = type(self).__name__
         if self.source is None:
-            raise WiringError(type(self).__name__, "no wiring file set (use wiring_class or wiring_file_class)")
+            raise WiringError(here, "no wiring file set (use wiring_class or wiring_file_class)")
+        key = str(self.source)
+        if key in _BUILDING:  # a file using itself, directly or through others, would never end
+            chain = " -> ".join(Path(s).name for s in (*_BUILDING[_BUILDING.index(key) :], key))
+            raise WiringError("use", f"a wiring cannot use itself: {chain}")
         overrides = {**self.spec.overrides, "in_features": self.in_features}  # type: ignore[attr-defined]
+        _BUILDING.append(key)
         try:
-            graph_spec = load_graph_spec(self.source, overrides)
-        except SpecError as err:
-            raise SpecError(f"{type(self).__name__}.{err.path}", err.rule) from None
-        self._setup(graph_spec)
+            try:
+                data = source_data(self.source)
+            except (SpecError, WiringError) as err:  # the file itself (missing, unreadable, a bad `extends`)
+                raise SpecError(f"{here}.use", str(err)) from None
+            # Paths inside the file (``nodes.ctrl.use``) are prefixed with the class name, which the
+            # parent wiring replaces by the node's path: ``nodes.block.nodes.ctrl.use``.
+            try:
+                self._setup(load_graph_spec(data, overrides))
+            except SpecError as err:
+                raise SpecError(f"{here}.{err.path}", err.rule) from None
+        finally:
+            _BUILDING.pop()
 
 
 def wiring_class(package: str, resource: str, name: str | None = None) -> type[WiringFile]:
