@@ -389,7 +389,7 @@ def _probe_one(
             probed[name] = outs[0]
             return {name: outs[0]}
     name = remaining[0]
-    waiting = sorted({r.name for g in groups[name] for r in g.refs if r.name not in widths})
+    waiting = sorted({r.name for g in groups[name] for r in g.refs if r.name not in widths} - {name})
     raise WiringError(
         f"nodes.{name}.in",
         f"cannot infer the widths in the loop through {', '.join([name, *waiting])}: every node in it "
