@@ -32,20 +32,25 @@ def test_build_prints_plan_parameters_and_state(wiring, capsys) -> None:
     assert "feedback: in_features=4, out_features=2" in out
     assert "1. step-major: ctrl (linear <- x, mem@-2); mem (ema <- ctrl)" in out
     assert "2. layer-major: head (linear <- ctrl, mem)" in out
-    ctrl_row = next(line for line in out.splitlines() if line.startswith("│ ctrl"))
-    assert "12" in ctrl_row and "104" in ctrl_row  # in = 4 + 8; parameters = 12 * 8 + 8
-    mem_row = next(line for line in out.splitlines() if line.startswith("│ mem"))
-    assert "32" in mem_row  # 8 floats of state
-    history_row = next(line for line in out.splitlines() if "(history)" in line)
-    assert "mem@-2" in history_row and "64" in history_row  # 2 steps x 8 floats
+    # node, use, in, out, parameters, state bytes (float32)
+    assert row(out, "ctrl") == ["ctrl", "linear", "12", "8", "104", "0"]  # in = 4 + 8; 12 * 8 + 8
+    assert row(out, "mem") == ["mem", "ema", "8", "8", "8", "32"]  # 8 floats of state
+    assert row(out, "head") == ["head", "linear", "16", "2", "34", "0"]
+    assert row(out, "(history)") == ["(history)", "mem@-2", "", "", "0", "64"]  # 2 steps x 8 floats
+    assert row(out, "total") == ["total", "", "", "", "146", "96"]
+
+
+def row(out: str, name: str) -> list[str]:
+    """The cells of the table row of ``name``."""
+    line = next(line for line in out.splitlines() if line.startswith(f"│ {name} "))
+    return [cell.strip() for cell in line.strip("│").split("│")]
 
 
 def test_in_features_and_set_override_the_file(wiring, capsys) -> None:
     assert main(["build", str(wiring), "--in-features", "10", "--set", "nodes.ctrl.out_features=3"]) == 0
     out = capsys.readouterr().out
     assert "feedback: in_features=10, out_features=2" in out
-    ctrl_row = next(line for line in out.splitlines() if line.startswith("│ ctrl"))
-    assert "13" in ctrl_row and "42" in ctrl_row  # in = 10 + 3; parameters = 13 * 3 + 3
+    assert row(out, "ctrl") == ["ctrl", "linear", "13", "3", "42", "0"]  # in = 10 + 3; 13 * 3 + 3
 
 
 def test_unused_node_is_printed_as_a_warning(tmp_path, capsys) -> None:
@@ -61,15 +66,26 @@ def test_unused_node_is_printed_as_a_warning(tmp_path, capsys) -> None:
         (("use: ema", "use: emma"), "error: nodes.mem.use: no component named 'emma'; did you mean 'ema'"),
         (("mem@-2", "mem"), "error: nodes.ctrl.in: cycle without a delay: ctrl -> mem -> ctrl"),
         (("in: [ctrl, mem]", "in: [ctrl, mme]"), "error: nodes.head.in[1]: no node named 'mme'"),
+        (
+            (
+                "head: {use: linear, out_features: 2, in: [ctrl, mem]}",
+                "head: {use: residual_gate, path: mem, bypass: x}",
+            ),
+            "error: nodes.head.bypass: width 4 does not match path's width 8",
+        ),
+        (("out: head", "out: head"), None),  # the file unchanged builds: the check itself works
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(tmp_path, change, message) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(FEEDBACK.replace(*change))
     result = subprocess.run([sys.executable, "-m", "engrammar.cli", "build", str(path)], capture_output=True, text=True)
+    if message is None:
+        assert result.returncode == 0 and result.stderr == ""
+        return
     assert result.returncode == 2
     assert result.stderr.startswith(message), result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""  # one line, nothing else
 
 
 def test_bad_override_is_a_user_error(wiring, capsys) -> None:
