@@ -93,6 +93,17 @@ def test_bad_override_is_a_user_error(wiring, capsys) -> None:
     assert "override path 'nodes.mme' does not exist" in capsys.readouterr().err
 
 
+def test_a_file_without_in_features_asks_for_the_option(tmp_path, capsys) -> None:
+    path = tmp_path / "open.yaml"
+    path.write_text(FEEDBACK.replace("in_features: 4\n", ""))
+    assert main(["build", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        "error: in_features: missing: the width of the graph input x (write it in the file or pass --in-features N)\n"
+    )
+    assert main(["build", str(path), "--in-features", "5"]) == 0
+    assert "feedback: in_features=5, out_features=2" in capsys.readouterr().out
+
+
 def test_build_module_does_not_import_torch() -> None:
     code = "import sys, engrammar.cli.build_cmd; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
