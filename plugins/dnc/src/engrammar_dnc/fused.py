@@ -45,8 +45,8 @@ def _content_forward(memory: Tensor, keys: Tensor, strengths: Tensor) -> tuple[T
     """content_weights, keeping what the backward needs. memory (B, N, W), keys (B, K, W), strengths (B, K)."""
     _, norm_epsilon, _, _ = constants(memory)
     dots = torch.bmm(keys, memory.transpose(1, 2))
-    inverse_key_norms = torch.rsqrt((keys * keys).sum(-1) + norm_epsilon)
-    inverse_cell_norms = torch.rsqrt((memory * memory).sum(-1) + norm_epsilon)
+    inverse_key_norms = torch.rsqrt(torch.linalg.vecdot(keys, keys) + norm_epsilon)
+    inverse_cell_norms = torch.rsqrt(torch.linalg.vecdot(memory, memory) + norm_epsilon)
     factor = (strengths * inverse_key_norms).unsqueeze(2) * inverse_cell_norms.unsqueeze(1)  # β / (|k| |m|)
     scores = dots * factor
     weights = torch.softmax(scores, dim=-1)
@@ -103,10 +103,8 @@ class FusedMemoryStep(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         one, _, allocation_epsilon, allocation_scale = constants(memory)
         # usage: u + w - u w, then retention Π_r (1 - f_r w_r)
-        kept = one - free_gates.unsqueeze(2) * read_weights  # (B, R, N)
-        retention = kept.select(1, 0)
-        for head in range(1, kept.shape[1]):
-            retention = retention * kept.select(1, head)
+        kept = torch.addcmul(one, free_gates.unsqueeze(2), read_weights, value=-1.0)  # (B, R, N)
+        retention = torch.prod(kept, dim=1)  # no autograd here: prod's slow backward never runs
         written = torch.addcmul(usage + write_weights, usage, write_weights, value=-1.0)
         new_usage = written * retention
 
