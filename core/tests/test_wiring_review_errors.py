@@ -90,3 +90,27 @@ def test_the_command_prints_one_line_for_errors_inside_used_files(tmp_path, caps
         assert main(["build", str(tmp_path / name)]) == 2
         captured = capsys.readouterr()
         assert captured.err == expected and captured.out == ""
+
+
+def test_an_unused_node_inside_a_used_file_is_named_through_the_node_once(tmp_path, capsys) -> None:
+    import warnings
+
+    from engrammar.wiring import UnusedNodeWarning
+
+    (tmp_path / "inner.yaml").write_text(
+        "name: inner\nnodes:\n  a: {use: linear, out_features: 3, in: x}\n  spare: {use: ema, in: x}\nout: a\n"
+    )
+    # c sits in a loop whose widths are found by probing c: its trial builds must not warn
+    (tmp_path / "outer.yaml").write_text(
+        "name: outer\nin_features: 3\nnodes:\n  b: {use: inner.yaml, in: x}\n"
+        "  c: {use: inner.yaml, in: [b, loop@-1]}\n  loop: {use: ema, in: c}\nout: loop\n"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_wiring(tmp_path / "outer.yaml")
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnusedNodeWarning)]
+    unused = "unused (neither the output nor any node reads it)"
+    assert messages == [f"nodes.b.nodes.spare: {unused}", f"nodes.c.nodes.spare: {unused}"]
+    assert main(["build", str(tmp_path / "outer.yaml")]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert printed == [f"warning: {message}" for message in messages]

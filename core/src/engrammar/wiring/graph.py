@@ -17,6 +17,7 @@ the values are already weighted and the trainer adds their sum to its loss (see 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
@@ -34,7 +35,7 @@ from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
 from .refs import INPUT, Ref
 from .spec import HISTORY_KEY, GraphSpec
-from .validate import ResolvedGraph, instantiate, resolve_graph
+from .validate import ResolvedGraph, UnusedNodeWarning, instantiate, resolve_graph
 
 __all__ = ["Graph", "WiringFile", "WiringFileSpec", "wiring_class", "wiring_file_class"]
 
@@ -102,9 +103,12 @@ class Graph(Component):
         self.resolved = resolved if resolved is not None else resolve_graph(graph_spec)
         self.plan: Plan = make_plan(self.resolved)
         # Built in declaration order, so the random initialisation does not depend on the plan.
-        self.nodes = nn.ModuleDict(
-            {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
-        )
+        # Validation has already warned about nested wirings' unused nodes; do not repeat it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnusedNodeWarning)
+            self.nodes = nn.ModuleDict(
+                {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
+            )
         self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
         self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
         self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}

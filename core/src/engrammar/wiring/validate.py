@@ -89,7 +89,20 @@ def instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool = False
     """Build a component, reporting its constructor's complaints at ``path``.
 
     ``meta=True`` builds on the meta device (shapes only); a component whose constructor cannot run
-    there is built on the CPU instead."""
+    there is built on the CPU instead. A nested wiring's unused-node warnings are given again with
+    ``path`` in front (``nodes.block.nodes.spare: unused ...``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = _instantiate(cls, spec, path, meta=meta)
+    for warning in caught:
+        if issubclass(warning.category, UnusedNodeWarning):
+            warnings.warn(f"{path}.{warning.message}", UnusedNodeWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return module
+
+
+def _instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool) -> nn.Module:
     try:
         if meta:
             try:
@@ -381,7 +394,9 @@ def _probe_one(
             trial = {**widths, **{r.name: guess for r in unknown}}
             try:
                 spec, _ = _structure_node(name, classes[name], fields[name], groups[name], trial)
-                module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
+                with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
+                    warnings.simplefilter("ignore", UnusedNodeWarning)
+                    module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
             except (SpecError, WiringError):
                 break
             outs.append(int(module.out_features))  # type: ignore[arg-type]
