@@ -151,9 +151,11 @@ def test_example_builds_runs_and_is_printed_by_the_build_command(name: str, caps
     assert y.shape == (2, 6, graph.out_features)
     assert torch.isfinite(y).all()
     y2, _ = graph(x, state)
-    assert y2.shape == y.shape
+    assert y2.shape == y.shape and torch.isfinite(y2).all()
     assert main(["build", str(EXAMPLES / name)]) == 0
-    assert "plan:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{graph.graph_spec.name}: in_features={graph.in_features}, out_features={graph.out_features}" in printed
+    assert f"plan:\n{graph.describe_plan()}\n" in printed
 
 
 TWINS = {**BUILDERS, **PLUGIN_BUILDERS}
