@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 import torch
-from engrammar.wiring import Graph, Wiring
+from engrammar.wiring import Graph, Wiring, build_wiring, load_graph_spec, resolve_graph
 from engrammar.wiring.plan import LAYER_MAJOR, STEP_MAJOR
 from engrammar.wiring.refs import INPUT
 
@@ -153,3 +153,28 @@ def test_incoming_history_is_read_by_delayed_edges() -> None:
     state["@history"]["head"] = torch.randn_like(state["@history"]["head"])
     y1, _ = graph(x, state)
     assert not torch.allclose(y0[:, 0], y1[:, 0])
+
+
+def test_validation_draws_no_random_numbers(tmp_path) -> None:
+    """Widths are inferred on the meta device (docs/wiring.md), so under one seed the parameters
+    are those of the nodes built alone, in declaration order: validation takes nothing from the
+    generator, even through a nested wiring and width probing in a loop."""
+    (tmp_path / "inner.yaml").write_text("name: inner\nnodes:\n  a: {use: linear, out_features: 3, in: x}\nout: a\n")
+    spec = {
+        "name": "outer",
+        "in_features": 2,
+        "nodes": {
+            "c": {"use": str(tmp_path / "inner.yaml"), "in": ["x", "loop@-1"]},
+            "loop": {"use": "moe", "router": "c", "experts": ["c", "c"]},
+        },
+        "out": "loop",
+    }
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    resolve_graph(load_graph_spec(spec))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(5)
+    graph = build_wiring(spec)
+    torch.manual_seed(5)
+    alone = torch.nn.Linear(5, 3)  # what c's inner linear draws first, built by itself
+    torch.testing.assert_close(graph.nodes["c"].nodes["a"].proj.weight, alone.weight)
