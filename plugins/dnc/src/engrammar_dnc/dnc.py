@@ -104,7 +104,7 @@ class DNC(Component):
         per_step = [[None] * length if f is None else f.unbind(1) for f in interfaces]
         reads = []
         for t in range(length):
-            interface = DNCInterface(*(steps[t] for steps in per_step))
+            interface = DNCInterface(*(steps[t] for steps in per_step))  # type: ignore[arg-type]
             read_t, state = memory_step(state, interface)
             if self.last_trace is not None:
                 self._record(interface, state)

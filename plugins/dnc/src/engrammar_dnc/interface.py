@@ -108,7 +108,7 @@ def parse_interface(flat: Tensor, layout: InterfaceLayout) -> DNCInterface:
             continue
         values.update(zip(names, block.split_with_sizes(sizes, dim=-1) if len(sizes) > 1 else (block,)))
 
-    def fixed(value: float | None, name: str, heads: int) -> Tensor | None:
+    def fixed(value: float | None, name: str, heads: int) -> Tensor:
         if value is None:
             return values[name]
         return flat.new_full((*lead, heads), value)

@@ -7,6 +7,10 @@ arithmetic (so gradients flow and can be compared). Slow on purpose; use tiny si
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
@@ -28,15 +32,20 @@ __all__ = [
 ]
 
 
+def _total(terms: Iterable[Tensor]) -> Tensor:
+    """Left-to-right sum of tensors (the plain sum, typed)."""
+    return functools.reduce(operator.add, terms)
+
+
 def _softmax(values: list[Tensor]) -> list[Tensor]:
     top = max(float(v.detach()) for v in values)
     exps = [torch.exp(v - top) for v in values]
-    total = sum(exps)
+    total = _total(exps)
     return [e / total for e in exps]
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    return sum(a[i] * b[i] for i in range(a.shape[0]))
+    return _total(a[i] * b[i] for i in range(a.shape[0]))
 
 
 def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
@@ -59,7 +68,7 @@ def update_usage(
     usage: Tensor, previous_write_weights: Tensor, free_gates: Tensor, previous_read_weights: Tensor
 ) -> Tensor:
     batch, cells = usage.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for n in range(cells):
             u = usage[b, n]
@@ -74,7 +83,7 @@ def update_usage(
 
 def allocation_weights(usage: Tensor) -> Tensor:
     batch, cells = usage.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         u = [ALLOCATION_EPSILON + (1 - ALLOCATION_EPSILON) * usage[b, n] for n in range(cells)]
         resolution = tie_resolution(usage.dtype)  # near-ties go by cell index (stable sort)
@@ -89,7 +98,7 @@ def allocation_weights(usage: Tensor) -> Tensor:
 
 
 def write_allocation_weights(usage: Tensor, write_gates: Tensor) -> Tensor:
-    out = []
+    out: list[Tensor] = []
     for h in range(write_gates.shape[1]):
         allocation = allocation_weights(usage)
         out.append(allocation)
@@ -109,19 +118,19 @@ def write_allocation_weights(usage: Tensor, write_gates: Tensor) -> Tensor:
 
 def sharpen_keep_mass(weights: Tensor, gamma: Tensor) -> Tensor:
     batch, heads, cells = weights.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for k in range(heads):
             powered = [(weights[b, k, n] + 1e-12) ** gamma[b, k] for n in range(cells)]
-            mass = sum(weights[b, k, n] for n in range(cells))
-            total = sum(powered)
+            mass = _total(weights[b, k, n] for n in range(cells))
+            total = _total(powered)
             out.extend(p / total * mass for p in powered)
     return torch.stack(out).reshape(batch, heads, cells)
 
 
 def write_memory(memory: Tensor, write_weights: Tensor, erase_vectors: Tensor | None, write_vectors: Tensor) -> Tensor:
     batch, cells, width = memory.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for n in range(cells):
             for w in range(width):
@@ -137,7 +146,7 @@ def write_memory(memory: Tensor, write_weights: Tensor, erase_vectors: Tensor | 
 
 def update_link(link: Tensor, precedence: Tensor, write_weights: Tensor) -> Tensor:
     batch, heads, cells, _ = link.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for h in range(heads):
             w, p = write_weights[b, h], precedence[b, h]
@@ -152,10 +161,10 @@ def update_link(link: Tensor, precedence: Tensor, write_weights: Tensor) -> Tens
 
 def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
     batch, heads, cells = precedence.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for h in range(heads):
-            written = sum(write_weights[b, h, n] for n in range(cells))
+            written = _total(write_weights[b, h, n] for n in range(cells))
             out.extend((1 - written) * precedence[b, h, n] + write_weights[b, h, n] for n in range(cells))
     return torch.stack(out).reshape(batch, heads, cells)
 
@@ -163,15 +172,16 @@ def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
 def directional_weights(link: Tensor, previous_read_weights: Tensor) -> Tensor:
     batch, heads, cells, _ = link.shape
     reads = previous_read_weights.shape[1]
-    forward, backward = [], []
+    forward: list[Tensor] = []
+    backward: list[Tensor] = []
     for b in range(batch):
         for r in range(reads):
             w = previous_read_weights[b, r]
             for h in range(heads):
                 L = link[b, h]
                 for i in range(cells):
-                    forward.append(sum(L[i, j] * w[j] for j in range(cells)))
-                    backward.append(sum(L[j, i] * w[j] for j in range(cells)))
+                    forward.append(_total(L[i, j] * w[j] for j in range(cells)))
+                    backward.append(_total(L[j, i] * w[j] for j in range(cells)))
     shape = (batch, reads, heads, cells)
     return torch.cat([torch.stack(backward).reshape(shape), torch.stack(forward).reshape(shape)], dim=2)
 
@@ -179,11 +189,11 @@ def directional_weights(link: Tensor, previous_read_weights: Tensor) -> Tensor:
 def read_memory(memory: Tensor, read_weights: Tensor) -> Tensor:
     batch, cells, width = memory.shape
     reads = read_weights.shape[1]
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for r in range(reads):
             for w in range(width):
-                out.append(sum(read_weights[b, r, n] * memory[b, n, w] for n in range(cells)))
+                out.append(_total(read_weights[b, r, n] * memory[b, n, w] for n in range(cells)))
     return torch.stack(out).reshape(batch, reads, width)
 
 

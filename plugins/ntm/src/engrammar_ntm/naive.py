@@ -7,6 +7,10 @@ so gradients can be compared). Slow on purpose; use tiny sizes.
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
@@ -15,14 +19,19 @@ from .addressing import NORM_EPSILON, SHARPEN_EPSILON
 __all__ = ["address", "content_weights", "interpolate", "read_memory", "sharpen", "shift", "write_memory"]
 
 
+def _total(terms: Iterable[Tensor]) -> Tensor:
+    """Left-to-right sum of tensors (the plain sum, typed)."""
+    return functools.reduce(operator.add, terms)
+
+
 def _dot(a: Tensor, b: Tensor) -> Tensor:
-    return sum(a[i] * b[i] for i in range(a.shape[0]))
+    return _total(a[i] * b[i] for i in range(a.shape[0]))
 
 
 def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
     batch, cells, _ = memory.shape
     heads = keys.shape[1]
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for k in range(heads):
             key = keys[b, k]
@@ -35,7 +44,7 @@ def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
             ]
             top = max(float(s.detach()) for s in scores)
             exps = [torch.exp(s - top) for s in scores]
-            total = sum(exps)
+            total = _total(exps)
             out.extend(e / total for e in exps)
     return torch.stack(out).reshape(batch, heads, cells)
 
@@ -54,7 +63,7 @@ def interpolate(content: Tensor, previous: Tensor, gates: Tensor) -> Tensor:
 def shift(weights: Tensor, shifts: Tensor) -> Tensor:
     batch, heads, cells = weights.shape
     reach = shifts.shape[-1] // 2
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for k in range(heads):
             for i in range(cells):
@@ -67,11 +76,11 @@ def shift(weights: Tensor, shifts: Tensor) -> Tensor:
 
 def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
     batch, heads, cells = weights.shape
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for k in range(heads):
             powered = [(weights[b, k, n] + SHARPEN_EPSILON) ** gamma[b, k] for n in range(cells)]
-            total = sum(powered)
+            total = _total(powered)
             out.extend(p / total for p in powered)
     return torch.stack(out).reshape(batch, heads, cells)
 
@@ -92,7 +101,7 @@ def address(
 def write_memory(memory: Tensor, weights: Tensor, erase_vectors: Tensor | None, add_vectors: Tensor) -> Tensor:
     batch, cells, width = memory.shape
     heads = weights.shape[1]
-    out = []
+    out: list[Tensor] = []
     for b in range(batch):
         for n in range(cells):
             for w in range(width):
@@ -110,7 +119,7 @@ def read_memory(memory: Tensor, weights: Tensor) -> Tensor:
     batch, cells, width = memory.shape
     reads = weights.shape[1]
     out = [
-        sum(weights[b, r, n] * memory[b, n, w] for n in range(cells))
+        _total(weights[b, r, n] * memory[b, n, w] for n in range(cells))
         for b in range(batch)
         for r in range(reads)
         for w in range(width)

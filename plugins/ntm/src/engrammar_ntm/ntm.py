@@ -73,7 +73,8 @@ class NTM(Component):
             self.last_trace.clear()  # a fresh run starts a fresh recording
         state = super().init_state(batch_size, device=device, dtype=dtype)
         memory = state["memory"]
-        state["memory"] = self.initial_memory.to(memory.device, memory.dtype).expand_as(memory).clone()
+        initial: Tensor = self.initial_memory  # type: ignore[assignment]
+        state["memory"] = initial.to(memory.device, memory.dtype).expand_as(memory).clone()
         # every head starts focused on cell 0, so shifts have a defined origin
         for group in ("readers", "writers"):
             weights = state[group]["weights"]

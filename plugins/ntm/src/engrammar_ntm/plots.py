@@ -85,12 +85,12 @@ def plot_trace(
     gates_axes.set_ylim(-0.05, 1.05)
     save(figure, "controls")
 
-    figure, axes = plt.subplots(figsize=(5, 4))
-    image = axes.imshow(data["memory"].numpy(), aspect="auto", interpolation="nearest", cmap="coolwarm")
-    axes.set_title("memory after the last step")
-    axes.set_xlabel("word component")
-    axes.set_ylabel("memory cell")
-    figure.colorbar(image, ax=axes)
+    figure, memory_axes = plt.subplots(figsize=(5, 4))
+    image = memory_axes.imshow(data["memory"].numpy(), aspect="auto", interpolation="nearest", cmap="coolwarm")
+    memory_axes.set_title("memory after the last step")
+    memory_axes.set_xlabel("word component")
+    memory_axes.set_ylabel("memory cell")
+    figure.colorbar(image, ax=memory_axes)
     save(figure, "memory")
     return written
 
