@@ -190,8 +190,9 @@ def test_in_given_to_a_component_with_named_inputs() -> None:
 
 def test_combinator_rule_is_reported_at_the_node() -> None:
     err = error_of(graph({"head": {"use": "moe", "router": "x", "experts": ["x", "x"], "top_k": 3}}))
-    assert str(err).startswith("nodes.head")
-    assert "top_k 3 exceeds the number of experts 2" in str(err)
+    assert str(err) == "nodes.head.top_k: must be <= the number of experts (2), got 3"
+    err = error_of(graph({"head": {"use": "moe", "router": "x", "experts": []}}))
+    assert str(err) == "nodes.head.experts: expected at least one input"
 
 
 def test_node_named_x_is_refused() -> None:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..component import Component
-from ..spec import field, ge, spec
+from ..spec import _RuleBroken, field, ge, spec
 from ..state import State
 from ..wiring.ports import MANY, ONE, MultiInputSpec
 
@@ -47,8 +47,8 @@ class MixtureOfExpertsSpec(MultiInputSpec):
             raise ValueError(f"moe needs a router and at least one expert, got input_sizes {sizes!r}")
         if len(set(sizes[1:])) > 1:
             raise ValueError(f"the experts must have one width, got {sizes[1:]!r}")
-        if self.top_k is not None and self.top_k > len(sizes) - 1:
-            raise ValueError(f"top_k {self.top_k} exceeds the number of experts {len(sizes) - 1}")
+        if self.top_k is not None and self.top_k > len(sizes) - 1:  # an error at the field: nodes.mix.top_k
+            raise _RuleBroken("top_k", f"must be <= the number of experts ({len(sizes) - 1}), got {self.top_k}")
 
 
 class MixtureOfExperts(Component):

@@ -158,6 +158,8 @@ def _groups(node: NodeSpec, cls: type, path: str) -> tuple[tuple[InputGroup, ...
             raise SpecError(f"{path}.{port}", f"missing: {node.use} needs its `{port}` input{hint}")
         if arity == MANY:
             items = (value,) if isinstance(value, str) else value
+            if isinstance(items, (list, tuple)) and not items:
+                raise SpecError(f"{path}.{port}", "expected at least one input")
             for index, item in enumerate(items):
                 where = f"{port}[{index}]" if not isinstance(value, str) else port
                 groups.append(InputGroup(_refs(item, f"{path}.{where}"), where, port))
