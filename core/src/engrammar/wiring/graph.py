@@ -17,6 +17,7 @@ the values are already weighted and the trainer adds their sum to its loss (see 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -330,8 +331,15 @@ class Graph(Component):
 # ---- wirings used by name or by path ----------------------------------------------------------
 
 
-#: the wiring files being built, outermost first (to report a file that uses itself)
-_BUILDING: list[str] = []
+class _Building(threading.local):
+    """The wiring files being built by this thread, outermost first (to report a file that uses
+    itself); per thread, so that two threads building the same file do not see a loop."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+
+
+_BUILDING = _Building()
 
 
 @spec
@@ -359,11 +367,12 @@ class WiringFile(Graph):
         if self.source is None:
             raise WiringError(here, "no wiring file set (use wiring_class or wiring_file_class)")
         key = str(self.source)
-        if key in _BUILDING:  # a file using itself, directly or through others, would never end
-            chain = " -> ".join(Path(s).name for s in (*_BUILDING[_BUILDING.index(key) :], key))
+        building = _BUILDING.files
+        if key in building:  # a file using itself, directly or through others, would never end
+            chain = " -> ".join(Path(s).name for s in (*building[building.index(key) :], key))
             raise WiringError("use", f"a wiring cannot use itself: {chain}")
         overrides = {**self.spec.overrides, "in_features": self.in_features}  # type: ignore[attr-defined]
-        _BUILDING.append(key)
+        building.append(key)
         try:
             try:
                 data = source_data(self.source)
@@ -376,7 +385,7 @@ class WiringFile(Graph):
             except SpecError as err:
                 raise SpecError(f"{here}.{err.path}", err.rule) from None
         finally:
-            _BUILDING.pop()
+            building.pop()
 
 
 def wiring_class(package: str, resource: str, name: str | None = None) -> type[WiringFile]:
