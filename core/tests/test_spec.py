@@ -106,3 +106,12 @@ def test_yaml_reads_exponent_floats_as_yaml_1_2_does() -> None:
     assert data == {"lr": 0.003, "big": -200000.0, "plain": 1.5, "count": 2, "name": "1e", "hex": 16}
     assert isinstance(data["count"], int)
     assert parse_mapping("rate: 1e-4", ".yaml") == {"rate": 1e-4}
+
+
+def test_loading_a_folder_or_a_missing_file_names_it(tmp_path) -> None:
+    from engrammar.spec import load_mapping
+
+    with pytest.raises(SpecError, match=r"is a folder; name a \.yaml, \.toml or \.json file$"):
+        load_mapping(tmp_path)
+    with pytest.raises(SpecError, match=r"missing\.yaml: no such file$"):
+        load_mapping(tmp_path / "missing.yaml")

@@ -287,6 +287,8 @@ def unstructure(value: Any) -> Any:
 def load_mapping(source: str | Path) -> dict[str, Any]:
     """Read a YAML, TOML or JSON file (chosen by suffix) into a dict."""
     path = Path(source)
+    if path.is_dir():
+        raise SpecError(str(path), "is a folder; name a .yaml, .toml or .json file")
     if not path.is_file():
         raise SpecError(str(path), "no such file")
     text = path.read_text(encoding="utf-8")
