@@ -220,15 +220,7 @@ def test_top1_mixture_gradients_reach_every_parameter_once_every_expert_is_chose
 
 _TOP_K = {"gradients": "top-1 routing: an expert chosen for no token of a tiny batch gets no gradient, by design"}
 
-# The DNC's allocation sorts usage; unwritten cells tie exactly, so rounding differences of 1e-17
-# between a batch of 2 and a batch of 1 (from the LSTM's matmuls) can reorder the tie and move a
-# write. The wiring is exact (the same inputs and state give the same step); the sensitivity is the
-# DNC's (its allocation, not the wiring). Skipped: the properties comparing a sample across batch sizes.
-_DNC_TIES = {
-    prop: "DNC allocation at exactly tied usages is sensitive to batch-size-dependent rounding"
-    for prop in ("resets", "batch_independence")
-}
-_SKIPS = {"mixture_top1.yaml": _TOP_K, "lstm_dnc.yaml": _DNC_TIES}
+_SKIPS = {"mixture_top1.yaml": _TOP_K}
 
 for _name in sorted(TWINS):
     globals()[f"TestConformance_{Path(_name).stem}"] = conformance_tests(
