@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from engrammar.component import Component
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
@@ -88,7 +89,9 @@ class DNC(Component):
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        interface = parse_interface(self.interface(x_t), self.layout)
+        # F.linear rather than the module call: per step, nn.Module's call machinery costs more
+        # than this small matmul
+        interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
         if self.last_trace is not None:
             self._record(interface, state)

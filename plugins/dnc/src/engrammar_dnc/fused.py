@@ -149,15 +149,18 @@ class FusedMemoryStep(torch.autograd.Function):
         reads = torch.bmm(new_read, new_memory)
 
         ctx.has_erase = erase_vector is not None
+        # Inputs and outputs go through save_for_backward (version checks, no reference cycles);
+        # intermediates made here, which nothing else can see or modify, ride on ctx directly.
         ctx.write_cache = write_cache
         ctx.read_cache = read_cache
+        ctx.intermediates = (
+            kept, retention, written, write_content, sorted_usage, order, used_before, sorted_allocation,
+            allocation, mixed, erased, candidates,
+        )  # fmt: skip
         ctx.save_for_backward(
             memory, usage, read_weights, write_weights, precedence, link, read_keys, read_strengths,
-            write_keys, write_strengths, erase_vector if erase_vector is not None else memory.new_empty(0),
-            write_vector, free_gates, allocation_gate, write_gate, read_modes,
-            kept, retention, written, write_content, sorted_usage, order, used_before, sorted_allocation,
-            allocation, mixed, new_write, erased if erased is not None else memory.new_empty(0), new_memory,
-            new_link, backward_weights, forward_weights, read_content, new_read,
+            write_keys, write_strengths, erase_vector, write_vector, free_gates, allocation_gate, write_gate,
+            read_modes, new_write, new_memory, new_link, new_read,
         )  # fmt: skip
         return reads, new_memory, new_usage, new_read, new_write, new_precedence, new_link
 
@@ -176,28 +179,23 @@ class FusedMemoryStep(torch.autograd.Function):
         (
             memory, usage, read_weights, write_weights, precedence, link, read_keys, read_strengths,
             write_keys, write_strengths, erase_vector, write_vector, free_gates, allocation_gate, write_gate,
-            read_modes, kept, retention, written, write_content, sorted_usage, order, used_before,
-            sorted_allocation, allocation, mixed, new_write, erased, new_memory, new_link, backward_weights,
-            forward_weights, read_content, new_read,
+            read_modes, new_write, new_memory, new_link, new_read,
         ) = ctx.saved_tensors  # fmt: skip
+        (
+            kept, retention, written, write_content, sorted_usage, order, used_before, sorted_allocation,
+            allocation, mixed, erased, candidates,
+        ) = ctx.intermediates  # fmt: skip
+        read_content = candidates.select(2, 2)
 
         one, _, _, allocation_scale = constants(memory)
         # reads = w_r M'
         grad_read = torch.baddbmm(grad_read_out, grad_reads, new_memory.transpose(1, 2))
         grad_new_memory = torch.baddbmm(grad_memory_out, new_read.transpose(1, 2), grad_reads)
 
-        # read weighting = π_b b + π_f f + π_c c
-        grad_modes = torch.stack(
-            [
-                (grad_read * backward_weights).sum(-1),
-                (grad_read * forward_weights).sum(-1),
-                (grad_read * read_content).sum(-1),
-            ],
-            dim=-1,
-        )
-        grad_backward_weights = read_modes.narrow(2, 0, 1) * grad_read
-        grad_forward_weights = read_modes.narrow(2, 1, 1) * grad_read
-        grad_read_content = read_modes.narrow(2, 2, 1) * grad_read
+        # read weighting = π_b b + π_f f + π_c c, candidates (B, R, 3, N) = [b, f, c]
+        grad_modes = torch.matmul(candidates, grad_read.unsqueeze(3)).squeeze(3)
+        grad_candidates = read_modes.unsqueeze(3) * grad_read.unsqueeze(2)
+        grad_backward_weights, grad_forward_weights, grad_read_content = grad_candidates.unbind(2)
         grad_memory_c, grad_read_keys, grad_read_strengths = _content_backward(
             grad_read_content, read_content, new_memory, read_keys, read_strengths, ctx.read_cache
         )
