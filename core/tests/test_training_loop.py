@@ -273,3 +273,37 @@ def test_auxiliary_losses_count_by_time_share_in_every_chunk() -> None:
     assert loss == pytest.approx(float((first + second).detach()), rel=1e-5)
     for got, want in zip(seen[0], expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_traced_components_get_their_plots_written_after_training(tmp_path) -> None:
+    from engrammar.builtin.ema import EMA
+
+    class TracedEMA(EMA):
+        """An ema that records its outputs and plots them (as a DNC with trace=True does)."""
+
+        def __init__(self, spec=None, **fields) -> None:
+            super().__init__(spec, **fields)
+            self.last_trace: list[torch.Tensor] = []
+
+        def _sequence(self, x, state):
+            y, state = super()._sequence(x, state)
+            self.last_trace = [y.detach()]
+            return y, state
+
+        def plot_trace(self, out_dir, *, prefix: str) -> list:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"{prefix}_outputs.png"
+            path.write_bytes(b"png:" + str(tuple(self.last_trace[0].shape)).encode())
+            return [path]
+
+    engrammar.unregister("traced_ema_for_tests")
+    engrammar.register("memories", "traced_ema_for_tests")(TracedEMA)
+    try:
+        trainer = _trainer(tmp_path, model={"use": "traced_ema_for_tests"}, steps=2)
+        trainer.fit()
+    finally:
+        engrammar.unregister("traced_ema_for_tests")
+    written = sorted((tmp_path / "trace").glob("*.png"))
+    assert [p.name for p in written] == ["model_outputs.png"]  # the model itself is the traced module
+    assert written[0].read_bytes().startswith(b"png:(1, 8,")  # one fresh evaluation batch of length 8
+    assert written[0] in trainer.plots

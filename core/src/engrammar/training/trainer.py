@@ -316,6 +316,7 @@ class Trainer:
             self.hooks.hook.on_train_end(trainer=self)
         if self.out_dir is not None:
             self.plot()
+            self.plot_traces()
         return dict(self.last_eval)
 
     def plot(self) -> list[Path]:
@@ -327,8 +328,36 @@ class Trainer:
         title = (self.task_data or {}).get("use") or type(self.task).__name__
         return plot_metrics(read_metrics(self.out_dir / METRICS_NAME), self.out_dir, self.task.metric_name, title)
 
+    def plot_traces(self) -> list[Path]:
+        """Plots of every traced component of the model into ``out_dir/trace/``.
+
+        A component takes part by having a ``plot_trace(out_dir, prefix=...)`` method and a
+        ``last_trace`` that is not ``None`` (a DNC built with ``trace=True``, say). One batch drawn
+        with the run's seed goes through the model in eval mode so the traces are fresh; each
+        component writes its plots with its module name as prefix."""
+        if self.out_dir is None:
+            return []
+        traced = [
+            (name, module)
+            for name, module in self.model.named_modules()
+            if callable(getattr(module, "plot_trace", None)) and getattr(module, "last_trace", None) is not None
+        ]
+        if not traced:
+            return []
+        batch = self.task.sample(1, torch.Generator().manual_seed(self.config.seed)).to(self.device)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            self.model(batch.inputs)
+        self.model.train(was_training)
+        written: list[Path] = []
+        for name, module in traced:
+            written.extend(module.plot_trace(self.out_dir / "trace", prefix=name.replace(".", "_") or "model"))
+        return written
+
     @property
     def plots(self) -> list[Path]:
         if self.out_dir is None:
             return []
-        return [p for p in (self.out_dir / "loss.png", self.out_dir / f"{self.task.metric_name}.png") if p.is_file()]
+        curves = [p for p in (self.out_dir / "loss.png", self.out_dir / f"{self.task.metric_name}.png") if p.is_file()]
+        return curves + sorted((self.out_dir / "trace").glob("*.png"))
