@@ -115,3 +115,16 @@ def test_loading_a_folder_or_a_missing_file_names_it(tmp_path) -> None:
         load_mapping(tmp_path)
     with pytest.raises(SpecError, match=r"missing\.yaml: no such file$"):
         load_mapping(tmp_path / "missing.yaml")
+
+
+def test_optional_rule_admits_none_and_keeps_the_rule_otherwise() -> None:
+    from engrammar.spec import optional
+
+    @spec
+    class WithOptional:
+        gamma: float | None = field(default=1.0, validator=optional(ge(1.0)))
+
+    assert structure({"gamma": None}, WithOptional).gamma is None
+    assert structure({"gamma": 2}, WithOptional).gamma == 2.0
+    with pytest.raises(SpecError, match=r"^gamma: must be None or >= 1\.0, got 0\.5$"):
+        structure({"gamma": 0.5}, WithOptional)

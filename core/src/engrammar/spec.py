@@ -43,6 +43,7 @@ __all__ = [
     "load_mapping",
     "load_yaml",
     "one_of",
+    "optional",
     "rule_of",
     "spec",
     "structure",
@@ -129,6 +130,11 @@ def one_of(*choices: Any) -> _Rule:
     """Value must be one of ``choices``."""
     text = "one of " + ", ".join(repr(c) for c in choices)
     return _Rule(text, lambda v: v in choices)
+
+
+def optional(rule: _Rule) -> _Rule:
+    """``None``, or a value that keeps ``rule`` (for fields whose default is not ``None``)."""
+    return _Rule(f"None or {rule.text}", lambda v: v is None or rule.check(v))
 
 
 def rule_of(attribute: attrs.Attribute) -> str:  # type: ignore[type-arg]

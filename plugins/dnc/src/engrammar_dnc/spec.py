@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import attrs
-from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, spec
+from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, optional, spec
 
 from .gates import GATE_TYPES
 
 __all__ = ["INITIALIZATIONS", "DNCSpec"]
 
 INITIALIZATIONS = ("xavier", "kaiming", "orthogonal", "normal", "torch")
-
-
-def none_or_ge(bound: float) -> object:
-    """Printable rule "None or >= bound" (core's rules skip None only when the default is None)."""
-    return attrs.evolve(ge(bound), text=f"None or >= {bound}", check=lambda v: v is None or v >= bound)
 
 
 @spec
@@ -36,7 +30,7 @@ class DNCSpec(ComponentSpec):
     )
     gamma: float | None = field(
         default=1.0,
-        validator=none_or_ge(1.0),
+        validator=optional(ge(1.0)),
         doc="sharpening γ of read/write weightings, mass kept (1: none, as in the paper; None: learned)",
     )
     normalization: bool = field(default=False, doc="layer norm on the read vectors")

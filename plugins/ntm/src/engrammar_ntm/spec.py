@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import attrs
-from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, spec
+from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, optional, spec
 
 from .gates import GATE_TYPES
 
 __all__ = ["INITIALIZATIONS", "NTMSpec"]
 
 INITIALIZATIONS = ("xavier", "kaiming", "orthogonal", "normal", "torch")
-
-
-def none_or_ge(bound: float) -> object:
-    """Printable rule "None or >= bound" (core's rules skip None only when the default is None)."""
-    return attrs.evolve(ge(bound), text=f"None or >= {bound}", check=lambda v: v is None or v >= bound)
 
 
 @spec
@@ -34,7 +28,7 @@ class NTMSpec(ComponentSpec):
         default=None, validator=gt(0.0), doc="key strength β of content addressing (None: learned, > 0)"
     )
     gamma: float | None = field(
-        default=None, validator=none_or_ge(1.0), doc="sharpening γ of the weightings (None: learned, >= 1)"
+        default=None, validator=optional(ge(1.0)), doc="sharpening γ of the weightings (None: learned, >= 1)"
     )
     normalization: bool = field(default=False, doc="layer norm on the read vectors")
     dropout: float = field(default=0.0, validator=between(0.0, 0.99), doc="dropout on the read vectors (training only)")
