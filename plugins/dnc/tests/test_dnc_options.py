@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from engrammar.nn.gates import gate
 from engrammar.spec import SpecError
 from engrammar_dnc import DNC
 from engrammar_dnc.addressing import allocation_weights
-from engrammar_dnc.gates import gate
 from engrammar_dnc.interface import parse_interface
 
 SMALL = {"in_features": 5, "memory_size": 6, "word_size": 4, "num_reads": 2, "num_writes": 1}

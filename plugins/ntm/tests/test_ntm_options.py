@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from engrammar.nn.gates import gate
 from engrammar.spec import SpecError
 from engrammar_ntm import NTM
-from engrammar_ntm.gates import gate
 from engrammar_ntm.interface import parse_interface
 
 SMALL = {"in_features": 5, "memory_size": 6, "word_size": 4, "num_reads": 2, "num_writes": 1}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from engrammar.nn.trace import Trace
+
 from .dnc import DNC
 from .spec import DNCSpec
-from .trace import Trace
 
 __all__ = ["DNC", "DNCSpec", "Trace"]

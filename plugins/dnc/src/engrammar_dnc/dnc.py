@@ -23,14 +23,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from engrammar.component import Component
+from engrammar.nn.initialization import initialize_linear
+from engrammar.nn.trace import Trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
-from .initialization import initialize_linear
 from .interface import DNCInterface, InterfaceLayout, parse_interface
 from .memory_step import memory_step
 from .spec import DNCSpec
-from .trace import Trace
 
 __all__ = ["DNC", "DNCSpec"]
 

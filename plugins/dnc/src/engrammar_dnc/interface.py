@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from engrammar.nn.gates import gate
 from torch import Tensor
 
 from .fused import constants
-from .gates import gate
 from .spec import DNCSpec
 
 __all__ = ["DNCInterface", "InterfaceLayout", "oneplus", "parse_interface"]

@@ -23,9 +23,8 @@ from typing import Any
 
 import torch
 from engrammar.hooks import hookimpl
+from engrammar.nn.trace import Trace
 from torch import Tensor
-
-from .trace import Trace
 
 __all__ = ["TracePlots", "plot_trace"]
 

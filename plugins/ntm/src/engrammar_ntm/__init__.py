@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from engrammar.nn.trace import Trace
+
 from .ntm import NTM
 from .spec import NTMSpec
-from .trace import Trace
 
 __all__ = ["NTM", "NTMSpec", "Trace"]

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from engrammar.nn.gates import gate
 from torch import Tensor
 
-from .gates import gate
 from .spec import NTMSpec
 
 __all__ = ["HeadControls", "InterfaceLayout", "NTMInterface", "parse_interface"]

@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 from engrammar.component import Component
+from engrammar.nn.initialization import initialize_linear
+from engrammar.nn.trace import Trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
-from .initialization import initialize_linear
 from .interface import InterfaceLayout, NTMInterface, parse_interface, select_step
 from .memory_step import memory_step
 from .spec import NTMSpec
-from .trace import Trace
 
 __all__ = ["NTM", "NTMSpec"]
 

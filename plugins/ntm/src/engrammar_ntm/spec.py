@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from engrammar.nn.gates import GATE_TYPES
+from engrammar.nn.initialization import INITIALIZATIONS
 from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, optional, spec
 
-from .gates import GATE_TYPES
-
 __all__ = ["INITIALIZATIONS", "NTMSpec"]
-
-INITIALIZATIONS = ("xavier", "kaiming", "orthogonal", "normal", "torch")
 
 
 @spec

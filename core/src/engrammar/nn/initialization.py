@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["initialize_linear"]
+__all__ = ["INITIALIZATIONS", "initialize_linear"]
+
+INITIALIZATIONS = ("xavier", "kaiming", "orthogonal", "normal", "torch")
 
 
 def initialize_linear(layer: nn.Linear, scheme: str) -> None:
@@ -20,6 +22,6 @@ def initialize_linear(layer: nn.Linear, scheme: str) -> None:
     elif scheme == "normal":
         nn.init.normal_(layer.weight, std=0.02)
     else:
-        raise ValueError(f"unknown initialization {scheme!r}")
+        raise ValueError(f"unknown initialization {scheme!r} (choose from {', '.join(INITIALIZATIONS)})")
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)

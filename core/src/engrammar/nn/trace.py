@@ -2,8 +2,8 @@
 
 With ``trace=True`` a component keeps a :class:`Trace` on its ``last_trace`` attribute: a debugging
 side channel, deliberately *not* state (the state stays exactly as declared, so tracing changes
-no result and no other component sees it). Every step appends detached copies of its weightings,
-usage and gates; ``init_state`` (which every fresh run calls, including ``forward(x)`` with no
+no result and no other component sees it). Every step appends detached copies of what it chooses to record
+(a DNC: its weightings, usage and gates); ``init_state`` (which every fresh run calls, including ``forward(x)`` with no
 state) starts a new recording, so after ``y, _ = comp(x)`` the trace covers exactly that call, and
 after a step-by-step run it covers every step since the last initial state. With ``trace=False``
 there is no trace object and the only cost is one boolean test per step.
@@ -34,7 +34,7 @@ class Trace:
 
     def record(self, step: dict[str, Tensor], final: dict[str, Tensor] | None = None) -> None:
         """Append one step's tensors (each (B, ...)); ``final`` holds tensors kept for the latest
-        step only (the link matrix: (B, H, N, N) per step would be costly to keep for all)."""
+        step only (a DNC's link matrix: (B, H, N, N) per step would be costly to keep for all)."""
         self.steps.append({name: tensor.detach() for name, tensor in step.items()})
         if final:
             self.final = {name: tensor.detach() for name, tensor in final.items()}
