@@ -1,15 +1,13 @@
-"""Plots of a trace: written as PNG from Python and by the TracePlots training hook."""
+"""Plots of a trace: written as PNG from Python, and by the trainer for a traced memory."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
-from engrammar.task import TaskBatch
+from engrammar.task import Task, TaskBatch
+from engrammar.training import Trainer
 from engrammar_ntm import NTM
-from engrammar_ntm.plots import TracePlots, plot_trace
-from torch import nn
+from engrammar_ntm.plots import plot_trace
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ["read_weights", "write_weights", "controls", "memory"]
@@ -43,31 +41,46 @@ def test_plotting_needs_a_trace(tmp_path):
         plot_trace(component.last_trace, tmp_path)
 
 
-class Model(nn.Module):
-    def __init__(self, memory):
+class Echo(Task):
+    """Reproduce the input: just enough of a task for the trainer to run."""
+
+    metric_name = "loss"
+
+    def __init__(self, width: int) -> None:
         super().__init__()
-        self.mem = memory
+        self.width = width
 
-    def forward(self, x):
-        return self.mem(x)
+    @property
+    def in_features(self) -> int:
+        return 5
 
+    @property
+    def out_features(self) -> int:
+        return self.width
 
-def fake_trainer(memory, out_dir):
-    def sample(batch_size, generator):
+    def sample(self, batch_size, generator):
         inputs = torch.randn(batch_size, 6, 5, generator=generator)
-        return TaskBatch(inputs, inputs, torch.ones(batch_size, 6, dtype=torch.bool))
+        targets = torch.randn(batch_size, 6, self.width, generator=generator)
+        return TaskBatch(inputs, targets, torch.ones(batch_size, 6, dtype=torch.bool))
 
-    return SimpleNamespace(model=Model(memory), task=SimpleNamespace(sample=sample), out_dir=out_dir)
+    def loss(self, outputs, batch):
+        return ((outputs - batch.targets) ** 2).mean()
 
-
-def test_trace_plots_hook_plots_traced_memories_at_train_end(tmp_path):
-    hook = TracePlots()
-    hook.on_train_end(trainer=fake_trainer(traced(), tmp_path))
-    assert sorted(p.name for p in hook.written) == sorted(f"mem_{name}.png" for name in NAMES)
-    assert all(p.parent == tmp_path / "trace" for p in hook.written)
+    def metrics(self, outputs, batch):
+        return {"loss": float(self.loss(outputs, batch))}
 
 
-def test_trace_plots_hook_ignores_untraced_memories(tmp_path):
-    hook = TracePlots()
-    hook.on_train_end(trainer=fake_trainer(NTM(in_features=5, memory_size=6), tmp_path))
-    assert hook.written == [] and not (tmp_path / "trace").exists()
+def test_training_writes_the_plots_of_a_traced_memory(tmp_path):
+    memory = traced()
+    config = {"steps": 1, "batch_size": 2, "eval_every": 1, "eval_batches": 1}
+    Trainer(memory, Echo(memory.out_features), config, out_dir=tmp_path, progress=False).fit()
+    written = sorted(p.name for p in (tmp_path / "trace").glob("*.png"))
+    assert written == sorted(f"model_{name}.png" for name in NAMES)
+
+
+def test_training_an_untraced_memory_writes_no_trace_plots(tmp_path):
+    torch.manual_seed(0)
+    memory = NTM(in_features=5, memory_size=6)
+    config = {"steps": 1, "batch_size": 2, "eval_every": 1, "eval_batches": 1}
+    Trainer(memory, Echo(memory.out_features), config, out_dir=tmp_path, progress=False).fit()
+    assert not (tmp_path / "trace").exists()

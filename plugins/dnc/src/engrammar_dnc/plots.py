@@ -8,11 +8,8 @@ From Python::
     mem(x)
     plot_trace(mem.last_trace, "plots/")            # or mem.plot_trace("plots/")
 
-During training, pass :class:`TracePlots` as a hook: at the end of the run it runs one evaluation
-batch through the model and writes the plots of every traced DNC into ``<out>/trace/``::
-
-    engrammar.train("examples/lstm_dnc.yaml", "copy", out="runs/x",
-                    overrides=["nodes.mem.trace=true"], hooks=[TracePlots()])
+`engrammar train` writes these plots by itself for every traced memory of the model (into
+``<out>/trace/``, see the trainer's ``plot_traces``).
 """
 
 from __future__ import annotations
@@ -22,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from engrammar.hooks import hookimpl
 from engrammar.nn.trace import Trace
 from torch import Tensor
 
-__all__ = ["TracePlots", "plot_trace"]
+__all__ = ["plot_trace"]
 
 
 def plot_trace(
@@ -103,37 +99,3 @@ def plot_trace(
         heatmap(axes[0, head], link[head], f"link, write head {head} (row i after column j)", "cell j", "cell i")
     save(figure, "link")
     return written
-
-
-class TracePlots:
-    """Training hook: at the end of a run, plot the trace of every traced DNC of the model.
-
-    Runs one evaluation batch (drawn with ``seed``) through the model without gradients so each
-    traced DNC records a fresh trace, then writes its plots into ``<out>/trace/`` (or ``out_dir``)
-    with the module's name as prefix. DNCs built without ``trace=True`` are left alone.
-    """
-
-    def __init__(self, out_dir: str | Path | None = None, *, sample: int = 0, seed: int = 0) -> None:
-        self.out_dir = out_dir
-        self.sample = sample
-        self.seed = seed
-        self.written: list[Path] = []
-
-    @hookimpl
-    def on_train_end(self, trainer: Any) -> None:
-        from .dnc import DNC
-
-        if not any(isinstance(m, DNC) and m.spec.trace for m in trainer.model.modules()):
-            return
-        target = Path(self.out_dir) if self.out_dir is not None else Path(trainer.out_dir or ".") / "trace"
-        batch = trainer.task.sample(self.sample + 1, torch.Generator().manual_seed(self.seed))
-        parameter = next(trainer.model.parameters())
-        was_training = trainer.model.training
-        trainer.model.eval()
-        with torch.no_grad():
-            trainer.model(batch.inputs.to(parameter.device, parameter.dtype))
-        trainer.model.train(was_training)
-        for name, module in trainer.model.named_modules():
-            if isinstance(module, DNC) and module.last_trace:
-                prefix = name.replace(".", "_") or "dnc"
-                self.written += plot_trace(module.last_trace, target, sample=self.sample, prefix=prefix)

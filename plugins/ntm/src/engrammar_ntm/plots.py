@@ -8,8 +8,8 @@ From Python::
     mem(x)
     plot_trace(mem.last_trace, "plots/")            # or mem.plot_trace("plots/")
 
-During training, pass :class:`TracePlots` as a hook (see :mod:`engrammar_dnc.plots` for the same
-pattern): at the end of the run it plots every traced NTM of the model into ``<out>/trace/``.
+`engrammar train` writes these plots by itself for every traced memory of the model (into
+``<out>/trace/``, see the trainer's ``plot_traces``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from engrammar.hooks import hookimpl
 from engrammar.nn.trace import Trace
 from torch import Tensor
 
-__all__ = ["TracePlots", "plot_trace"]
+__all__ = ["plot_trace"]
 
 
 def plot_trace(
@@ -92,37 +91,3 @@ def plot_trace(
     figure.colorbar(image, ax=memory_axes)
     save(figure, "memory")
     return written
-
-
-class TracePlots:
-    """Training hook: at the end of a run, plot the trace of every traced NTM of the model.
-
-    Runs one evaluation batch (drawn with ``seed``) through the model without gradients so each
-    traced NTM records a fresh trace, then writes its plots into ``<out>/trace/`` (or ``out_dir``)
-    with the module's name as prefix. NTMs built without ``trace=True`` are left alone.
-    """
-
-    def __init__(self, out_dir: str | Path | None = None, *, sample: int = 0, seed: int = 0) -> None:
-        self.out_dir = out_dir
-        self.sample = sample
-        self.seed = seed
-        self.written: list[Path] = []
-
-    @hookimpl
-    def on_train_end(self, trainer: Any) -> None:
-        from .ntm import NTM
-
-        if not any(isinstance(m, NTM) and m.spec.trace for m in trainer.model.modules()):
-            return
-        target = Path(self.out_dir) if self.out_dir is not None else Path(trainer.out_dir or ".") / "trace"
-        batch = trainer.task.sample(self.sample + 1, torch.Generator().manual_seed(self.seed))
-        parameter = next(trainer.model.parameters())
-        was_training = trainer.model.training
-        trainer.model.eval()
-        with torch.no_grad():
-            trainer.model(batch.inputs.to(parameter.device, parameter.dtype))
-        trainer.model.train(was_training)
-        for name, module in trainer.model.named_modules():
-            if isinstance(module, NTM) and module.last_trace:
-                prefix = name.replace(".", "_") or "ntm"
-                self.written += plot_trace(module.last_trace, target, sample=self.sample, prefix=prefix)
