@@ -28,6 +28,7 @@ from engrammar.nn.trace import Trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
+from .fused import FusedInterfaceStep
 from .interface import DNCInterface, InterfaceLayout, parse_interface
 from .memory_step import memory_step
 from .spec import DNCSpec
@@ -44,6 +45,9 @@ class DNC(Component):
     def __init__(self, spec: DNCSpec | dict[str, Any] | None = None, **fields: Any) -> None:
         super().__init__(spec, **fields)
         self.layout = InterfaceLayout(self.spec)
+        #: One step as a single autograd node (activations of ξ and the memory step together):
+        #: the default layout only, and not while a trace records the parsed interface.
+        self.fused_step = self.layout.fits_fused_step() and not self.spec.trace
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
         read_width = self.spec.num_reads * self.spec.word_size
@@ -91,7 +95,21 @@ class DNC(Component):
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         # F.linear rather than the module call: per step, nn.Module's call machinery costs more
         # than this small matmul
-        interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
+        flat = F.linear(x_t, self.interface.weight, self.interface.bias)
+        if self.fused_step:
+            writers = state["writers"]
+            reads, memory, usage, read_weights, write_weights, precedence, link = FusedInterfaceStep.apply(
+                flat, state["memory"], state["usage"], state["readers"]["weights"], writers["weights"],
+                writers["precedence"], writers["link"],
+            )  # fmt: skip
+            new_state = {
+                "memory": memory,
+                "usage": usage,
+                "readers": {"weights": read_weights},
+                "writers": {"weights": write_weights, "precedence": precedence, "link": link},
+            }
+            return self._output(reads.flatten(1), x_t), new_state
+        interface = parse_interface(flat, self.layout)
         reads, state = memory_step(state, interface)
         if self.last_trace is not None:
             self._record(interface, state)

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .addressing import ALLOCATION_EPSILON, NORM_EPSILON, free_list
 
-__all__ = ["FusedMemoryStep", "constants"]
+__all__ = ["FusedInterfaceStep", "FusedMemoryStep", "constants"]
 
 _CONSTANTS: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
 
@@ -285,4 +285,117 @@ class FusedMemoryStep(torch.autograd.Function):
             grad_memory, grad_usage, grad_read_weights, grad_write_weights, grad_precedence, grad_link,
             grad_read_keys, grad_read_strengths, grad_write_keys, grad_write_strengths, grad_erase,
             grad_write_vector, grad_free_gates, grad_allocation_gate, grad_write_gate, grad_modes,
+        )  # fmt: skip
+
+
+class _InnerContext:
+    """Stands in for an autograd ctx when :class:`FusedMemoryStep`'s forward and backward are called
+    from inside another Function (no autograd bookkeeping of their own)."""
+
+    def save_for_backward(self, *tensors: Tensor | None) -> None:
+        self.saved_tensors = tensors
+
+
+class FusedInterfaceStep(torch.autograd.Function):
+    """The interface activations and :class:`FusedMemoryStep` as one autograd node, for one step.
+
+    Applies only to the default layout (one write head, learned β, no γ, erasure, sigmoid gates,
+    see :func:`fused_interface_applies`): ξ is laid out as [read keys R·W, write key W, write vector
+    W | read strengths R, write strength 1 (oneplus) | erase W, free R, allocation 1, write 1
+    (sigmoid) | read modes R·3 (softmax over each head's 3)]. Per step this replaces about two dozen
+    small autograd nodes (splits, reshapes, activations, squeezes) with one; the activations'
+    derivatives are written out in the backward. Inputs: ξ (B, size) and the state tensors as the
+    component holds them (write weights and precedence (B, 1, N), link (B, 1, N, N)); outputs as
+    :class:`FusedMemoryStep`'s, with the writer entries keeping their head dimension.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        flat: Tensor,
+        memory: Tensor,
+        usage: Tensor,
+        read_weights: Tensor,
+        write_weights: Tensor,
+        precedence: Tensor,
+        link: Tensor,
+    ) -> tuple[Tensor, ...]:
+        batch, reads, width = flat.shape[0], read_weights.shape[1], memory.shape[2]
+        one = constants(flat)[0]
+        keys_end = (reads + 2) * width
+        raw_strengths = flat.narrow(1, keys_end, reads + 1)
+        gated = torch.sigmoid(flat.narrow(1, keys_end + reads + 1, width + reads + 2))  # erase + gates
+        strengths = torch.nn.functional.softplus(raw_strengths) + one
+        modes = torch.softmax(flat.narrow(1, keys_end + 2 * reads + width + 3, 3 * reads).view(batch, reads, 3), -1)
+        keys = flat.narrow(1, 0, keys_end)
+        inner = _InnerContext()
+        outputs = FusedMemoryStep.forward(
+            inner,
+            memory,
+            usage,
+            read_weights,
+            write_weights.squeeze(1),
+            precedence.squeeze(1),
+            link.squeeze(1),
+            keys.narrow(1, 0, reads * width).view(batch, reads, width),
+            strengths.narrow(1, 0, reads),
+            keys.narrow(1, reads * width, width).view(batch, 1, width),
+            strengths.narrow(1, reads, 1),
+            gated.narrow(1, 0, width),
+            keys.narrow(1, (reads + 1) * width, width),
+            gated.narrow(1, width, reads),
+            gated.narrow(1, width + reads, 1),
+            gated.narrow(1, width + reads + 1, 1),
+            modes,
+        )
+        ctx.inner = inner
+        ctx.activations = (raw_strengths, gated, modes)
+        ctx.shape = (batch, reads, width)
+        reads_out, new_memory, new_usage, new_read, new_write, new_precedence, new_link = outputs
+        return (
+            reads_out, new_memory, new_usage, new_read,
+            new_write.unsqueeze(1), new_precedence.unsqueeze(1), new_link.unsqueeze(1),
+        )  # fmt: skip
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any,
+        grad_reads: Tensor,
+        grad_memory_out: Tensor,
+        grad_usage_out: Tensor,
+        grad_read_out: Tensor,
+        grad_write_out: Tensor,
+        grad_precedence_out: Tensor,
+        grad_link_out: Tensor,
+    ) -> tuple[Tensor | None, ...]:
+        batch, reads, width = ctx.shape
+        raw_strengths, gated, modes = ctx.activations
+        (
+            grad_memory, grad_usage, grad_read_weights, grad_write_weights, grad_precedence, grad_link,
+            grad_read_keys, grad_read_strengths, grad_write_keys, grad_write_strengths, grad_erase,
+            grad_write_vector, grad_free_gates, grad_allocation_gate, grad_write_gate, grad_modes,
+        ) = FusedMemoryStep.backward(
+            ctx.inner, grad_reads, grad_memory_out, grad_usage_out, grad_read_out,
+            grad_write_out.squeeze(1), grad_precedence_out.squeeze(1), grad_link_out.squeeze(1),
+        )  # fmt: skip
+        # oneplus' = sigmoid; sigmoid' = s (1 - s); softmax' = s (g - Σ g s)
+        grad_strengths = torch.cat([grad_read_strengths, grad_write_strengths], dim=1) * torch.sigmoid(raw_strengths)
+        grad_gated = torch.cat([grad_erase, grad_free_gates, grad_allocation_gate, grad_write_gate], dim=1)
+        grad_gated = grad_gated * torch.addcmul(gated, gated, gated, value=-1.0)
+        grad_raw_modes = modes * (grad_modes - (grad_modes * modes).sum(-1, keepdim=True))
+        grad_flat = torch.cat(
+            [
+                grad_read_keys.reshape(batch, reads * width),
+                grad_write_keys.reshape(batch, width),
+                grad_write_vector,
+                grad_strengths,
+                grad_gated,
+                grad_raw_modes.reshape(batch, 3 * reads),
+            ],
+            dim=1,
+        )
+        return (
+            grad_flat, grad_memory, grad_usage, grad_read_weights, grad_write_weights.unsqueeze(1),
+            grad_precedence.unsqueeze(1), grad_link.unsqueeze(1),
         )  # fmt: skip

@@ -78,6 +78,19 @@ class InterfaceLayout:
         self.piece_sizes = [[size for _, size in pieces] for _, pieces in self.groups]
         self.piece_names = [[name for name, _ in pieces] for _, pieces in self.groups]
 
+    def fits_fused_step(self) -> bool:
+        """Whether ξ has the layout :class:`engrammar_dnc.fused.FusedInterfaceStep` parses itself:
+        one write head, learned β, no γ, erasure on, learned sigmoid gates."""
+        spec, reads, width = self.spec, self.spec.num_reads, self.spec.word_size
+        expected = [
+            ("identity", [("read_keys", reads * width), ("write_keys", width), ("write_vectors", width)]),
+            ("oneplus", [("read_strengths", reads), ("write_strengths", 1)]),
+            ("sigmoid", [("erase_vectors", width)]),
+            ("gate", [("free_gates", reads), ("allocation_gates", 1), ("write_gates", 1)]),
+            ("softmax", [("read_modes", reads * 3)]),
+        ]
+        return spec.num_writes == 1 and spec.gamma == 1.0 and spec.gate_type == "sigmoid" and self.groups == expected
+
     def split(self, flat: Tensor) -> dict[str, Tensor]:
         """flat (..., size) -> named raw slices (..., piece size), no activation."""
         sizes = [size for _, size in self.pieces]
