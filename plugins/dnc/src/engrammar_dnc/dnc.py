@@ -93,13 +93,10 @@ class DNC(Component):
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        # F.linear rather than the module call: per step, nn.Module's call machinery costs more
-        # than this small matmul
-        flat = F.linear(x_t, self.interface.weight, self.interface.bias)
         if self.fused_step:
             writers = state["writers"]
             reads, memory, usage, read_weights, write_weights, precedence, link = FusedInterfaceStep.apply(
-                flat, state["memory"], state["usage"], state["readers"]["weights"], writers["weights"],
+                x_t, self.interface.weight, self.interface.bias, state["memory"], state["usage"], state["readers"]["weights"], writers["weights"],
                 writers["precedence"], writers["link"],
             )  # fmt: skip
             new_state = {
@@ -108,8 +105,10 @@ class DNC(Component):
                 "readers": {"weights": read_weights},
                 "writers": {"weights": write_weights, "precedence": precedence, "link": link},
             }
-            return self._output(reads.flatten(1), x_t), new_state
-        interface = parse_interface(flat, self.layout)
+            return self._output(reads, x_t), new_state
+        # F.linear rather than the module call: per step, nn.Module's call machinery costs more
+        # than this small matmul
+        interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
         if self.last_trace is not None:
             self._record(interface, state)

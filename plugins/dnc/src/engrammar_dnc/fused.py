@@ -303,16 +303,20 @@ class FusedInterfaceStep(torch.autograd.Function):
     see :func:`fused_interface_applies`): ξ is laid out as [read keys R·W, write key W, write vector
     W | read strengths R, write strength 1 (oneplus) | erase W, free R, allocation 1, write 1
     (sigmoid) | read modes R·3 (softmax over each head's 3)]. Per step this replaces about two dozen
-    small autograd nodes (splits, reshapes, activations, squeezes) with one; the activations'
-    derivatives are written out in the backward. Inputs: ξ (B, size) and the state tensors as the
+    small autograd nodes (projection, splits, reshapes, activations, squeezes) with one; the
+    activations' derivatives are written out in the backward. Inputs: the DNC's input x (B, D),
+    the interface projection's weight (size, D) and bias (size,) (ξ = x Wᵀ + b), the state tensors as the
     component holds them (write weights and precedence (B, 1, N), link (B, 1, N, N)); outputs as
-    :class:`FusedMemoryStep`'s, with the writer entries keeping their head dimension.
+    :class:`FusedMemoryStep`'s, with the read vectors flattened to (B, R·W) and the writer
+    entries keeping their head dimension.
     """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
-        flat: Tensor,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor,
         memory: Tensor,
         usage: Tensor,
         read_weights: Tensor,
@@ -320,6 +324,7 @@ class FusedInterfaceStep(torch.autograd.Function):
         precedence: Tensor,
         link: Tensor,
     ) -> tuple[Tensor, ...]:
+        flat = torch.addmm(bias, x, weight.t())  # ξ = x Wᵀ + b, the interface projection
         batch, reads, width = flat.shape[0], read_weights.shape[1], memory.shape[2]
         one = constants(flat)[0]
         keys_end = (reads + 2) * width
@@ -351,9 +356,10 @@ class FusedInterfaceStep(torch.autograd.Function):
         ctx.inner = inner
         ctx.activations = (raw_strengths, gated, modes)
         ctx.shape = (batch, reads, width)
+        ctx.projection = (x, weight)
         reads_out, new_memory, new_usage, new_read, new_write, new_precedence, new_link = outputs
         return (
-            reads_out, new_memory, new_usage, new_read,
+            reads_out.view(batch, reads * width), new_memory, new_usage, new_read,
             new_write.unsqueeze(1), new_precedence.unsqueeze(1), new_link.unsqueeze(1),
         )  # fmt: skip
 
@@ -376,7 +382,7 @@ class FusedInterfaceStep(torch.autograd.Function):
             grad_read_keys, grad_read_strengths, grad_write_keys, grad_write_strengths, grad_erase,
             grad_write_vector, grad_free_gates, grad_allocation_gate, grad_write_gate, grad_modes,
         ) = FusedMemoryStep.backward(
-            ctx.inner, grad_reads, grad_memory_out, grad_usage_out, grad_read_out,
+            ctx.inner, grad_reads.view(batch, reads, width), grad_memory_out, grad_usage_out, grad_read_out,
             grad_write_out.squeeze(1), grad_precedence_out.squeeze(1), grad_link_out.squeeze(1),
         )  # fmt: skip
         # oneplus' = sigmoid; sigmoid' = s (1 - s); softmax' = s (g - Σ g s)
@@ -395,7 +401,11 @@ class FusedInterfaceStep(torch.autograd.Function):
             ],
             dim=1,
         )
+        x, weight = ctx.projection
         return (
-            grad_flat, grad_memory, grad_usage, grad_read_weights, grad_write_weights.unsqueeze(1),
+            grad_flat.mm(weight) if ctx.needs_input_grad[0] else None,
+            grad_flat.t().mm(x) if ctx.needs_input_grad[1] else None,
+            grad_flat.sum(0) if ctx.needs_input_grad[2] else None,
+            grad_memory, grad_usage, grad_read_weights, grad_write_weights.unsqueeze(1),
             grad_precedence.unsqueeze(1), grad_link.unsqueeze(1),
         )  # fmt: skip
