@@ -119,7 +119,7 @@ class FusedMemoryStep(torch.autograd.Function):
         )
         used_before = torch.cumprod(used_before, dim=-1)
         sorted_allocation = torch.addcmul(used_before, sorted_usage, used_before, value=-1.0)  # (1 - s) Π
-        allocation = torch.empty_like(new_usage).scatter(-1, order, sorted_allocation)
+        allocation = torch.empty_like(new_usage).scatter_(-1, order, sorted_allocation)  # a permutation: fills all
         mixed = torch.lerp(write_content, allocation, allocation_gate)
         new_write = write_gate * mixed
 
@@ -251,7 +251,7 @@ class FusedMemoryStep(torch.autograd.Function):
         later = contribution.flip(-1).cumsum(-1).flip(-1) - contribution  # Σ_{k>j}
         grad_sorted_usage = torch.addcmul(later / sorted_usage, used_before, grad_sorted, value=-1.0)
         grad_new_usage = torch.addcmul(
-            grad_usage_out, torch.empty_like(usage).scatter(-1, order, grad_sorted_usage), allocation_scale
+            grad_usage_out, torch.empty_like(usage).scatter_(-1, order, grad_sorted_usage), allocation_scale
         )
 
         # write content weighting on the old memory
