@@ -45,13 +45,13 @@ from .config import TrainConfig, migrate_config
 from .data import GeneratedBatches, LoaderBatches, TensorBatches
 from .devices import input_dtype, make_fabric, shards_gradients
 from .errors import CheckpointWriteError, NonFiniteLossError
-from .evaluate import evaluate_batches, evaluate_model, to_device
 from .extensions import load_logger, load_trick, register_checked
 from .loggers import JsonLinesLogger, PlotLogger
 from .metrics import METRICS_NAME
 from .monitor import Monitor
 from .optim import make_optimizer, make_scheduler
 from .progress import ProgressBar
+from .scoring import evaluate_batches, evaluate_model, to_device
 
 __all__ = ["BEST_NAME", "SPEC_NAME", "Trainer"]
 
@@ -123,6 +123,12 @@ class Trainer:
         self._forward = self.module if self._sharded else self.model
         raw_optimizer = optimizer if optimizer is not None else make_optimizer(self.model.parameters(), cfg)
         self.optimizer = self.fabric.setup_optimizers(raw_optimizer)
+        if isinstance(data, TensorBatches):
+            data.rank, data.world_size = self.rank, self.world_size
+        for loader_batches in (data, val):
+            if isinstance(loader_batches, LoaderBatches) and self.world_size > 1:
+                # Each process reads its own share of the DataLoader, through Fabric's sampler.
+                loader_batches.loader = self.fabric.setup_dataloaders(loader_batches.loader, move_to_device=False)
         self.source: Source = (
             data if data is not None else GeneratedBatches(task, cfg.batch_size, cfg.seed, self.rank, self.world_size)
         )
