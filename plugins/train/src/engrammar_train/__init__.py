@@ -18,10 +18,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
-    "History": "fit",
-    "evaluate": "fit",
-    "fit": "fit",
-    "predict": "fit",
+    "History": "fitting",
+    "evaluate": "fitting",
+    "fit": "fitting",
+    "predict": "fitting",
     "CHECKPOINT_NAME": "checkpoint",
     "TrainConfig": "config",
     "TrainResult": "api",
@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .api import TrainResult, train
     from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
     from .config import TrainConfig
-    from .fit import History, evaluate, fit, predict
+    from .fitting import History, evaluate, fit, predict
     from .model import build_for_task, build_task, rebuild_model
     from .scoring import evaluate_checkpoint
     from .trainer import Trainer

@@ -144,6 +144,7 @@ def fit(
     out_features: int | None = None,
     resume: bool = False,
     progress: bool = False,
+    until: int | None = None,
     **settings: Any,
 ) -> History:
     """Train ``model`` on ``data`` and return a :class:`History` (``history.model`` is the trained
@@ -153,7 +154,8 @@ def fit(
     config's ``val_fraction``; without one, evaluations score the training data). ``out``: a run
     folder for metrics, checkpoints (``best.safetensors`` by the monitored metric) and plots.
     ``out_features``: the number of classes when a DataLoader's targets cannot be scanned.
-    Other keywords: :class:`TrainConfig` fields, then model fields."""
+    ``resume``: continue the run in ``out``; ``until``: stop at that step (the schedule still spans
+    the run). Other keywords: :class:`TrainConfig` fields, then model fields."""
     config_fields = {k: v for k, v in settings.items() if k in _CONFIG_FIELDS}
     model_fields = {k: v for k, v in settings.items() if k not in _CONFIG_FIELDS}
     base = unstructure(config) if isinstance(config, TrainConfig) else migrate_config(dict(config or {}))
@@ -165,14 +167,14 @@ def fit(
     if _is_task(data):
         result = train(
             model, data, out=out, overrides=model_fields, config=merged, hooks=[*hooks, recorder],
-            resume=resume, progress=progress,
+            resume=resume, progress=progress, until=until,
         )  # fmt: skip
         trainer = result.trainer
     else:
         trainer = _data_trainer(model, data, val, loss, merged, model_fields, out, out_features, progress, hooks)
         trainer.add_extension(recorder, "history")
         resume_from(trainer, resume)
-        trainer.fit()
+        trainer.fit(until=until)
     best = None
     if trainer.monitor.best_step is not None:
         best = {"metric": trainer.monitor.metric, "value": trainer.monitor.best, "step": trainer.monitor.best_step}
