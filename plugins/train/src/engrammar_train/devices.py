@@ -60,9 +60,9 @@ def make_fabric(config: TrainConfig) -> Any:
             num_nodes=config.num_nodes,
             precision=fabric_precision(config),  # type: ignore[arg-type]
         )
-    except (ValueError, RuntimeError, TypeError) as err:
+    except (ValueError, RuntimeError, TypeError, ImportError) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        setting = _setting_named_in(message)
+        setting = "accelerator" if isinstance(err, ImportError) else _setting_named_in(message)
         raise SpecError(f"train.{setting}", message) from None
     return fabric
 
