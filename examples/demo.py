@@ -12,7 +12,7 @@ The same run from the command line:
 
     engrammar train examples/lstm_dnc.yaml --task copy --steps 2000 --batch-size 16 --out runs/demo \
         --set task.bits=6 --set task.max_length=8 --set train.lr=3e-3 --set train.schedule=cosine \
-        --set train.eval_every=250 --set nodes.mem.trace=true
+        --set train.eval_every=250
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ SETTINGS = [
     "train.lr=3e-3",
     "train.schedule=cosine",
     "train.eval_every=250",
-    "nodes.mem.trace=true",
 ]
 
 

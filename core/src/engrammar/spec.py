@@ -18,9 +18,10 @@ import json
 import re
 import sys
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import cattrs
@@ -32,6 +33,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "ComponentSpec",
+    "Retired",
+    "RetiredFieldWarning",
     "SpecError",
     "between",
     "converter",
@@ -159,9 +162,28 @@ def field(
     return attrs.field(default=default, validator=validator, metadata={"doc": doc})
 
 
+@attrs.frozen
+class Retired:
+    """A field a spec no longer has. Old specs and checkpoints that carry it still load: the value
+    is dropped, with a :class:`RetiredFieldWarning` saying ``why`` unless it is ``inert`` (the
+    value that asked for nothing, usually the old default)."""
+
+    why: str
+    inert: Any = None
+
+
+class RetiredFieldWarning(UserWarning):
+    """A spec carried a retired field with a value that asked for something; it was ignored."""
+
+
 @spec
 class ComponentSpec:
-    """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs."""
+    """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs.
+
+    A subclass that removes a field lists it in ``retired_fields`` (``{name: Retired(why, inert)}``)
+    so that specs written before still load."""
+
+    retired_fields: ClassVar[Mapping[str, Retired]] = {}
 
     in_features: int | None = field(default=None, validator=ge(1), doc="width of the input (inferred inside a wiring)")
 
@@ -260,6 +282,7 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
         raise SpecError(path, f"expected a mapping of {cls.__name__} fields, got {data!r}")
     attrs.resolve_types(cls)  # type: ignore[type-var]
     fields = attrs.fields_dict(cls)  # type: ignore[arg-type]
+    data = _without_retired(data, cls, path)
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
@@ -279,6 +302,20 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
         raise SpecError(join_path(path, err.field_name), err.rule) from None
     except (TypeError, ValueError) as err:
         raise SpecError(path, str(err)) from None
+
+
+def _without_retired(data: Mapping[str, Any], cls: type, path: str) -> Mapping[str, Any]:
+    retired: Mapping[str, Retired] = getattr(cls, "retired_fields", {})
+    if not any(key in retired for key in data):
+        return data
+    for key, value in data.items():
+        if key in retired and value != retired[key].inert:
+            warnings.warn(
+                f"{join_path(path, key)}: retired field, {value!r} ignored: {retired[key].why}",
+                RetiredFieldWarning,
+                stacklevel=3,
+            )
+    return {key: value for key, value in data.items() if key not in retired}
 
 
 def unstructure(value: Any) -> Any:

@@ -10,9 +10,9 @@ resets inside a sequence equal fresh starts::
 Parameters are named ``nodes.<node>.<parameter>`` whatever form the wiring was written in, so a
 checkpoint saved from a model built from YAML loads into the same model built in Python.
 
-Auxiliary losses (the load-balancing loss of a ``moe`` node): after a ``forward`` or ``step``,
-:meth:`Graph.auxiliary_losses` returns ``{"<node>.<loss>": scalar}`` over the tokens of that call;
-the values are already weighted and the trainer adds their sum to its loss (see docs/wiring.md).
+Auxiliary losses, metrics and traces of the nodes (the load-balancing loss of a ``moe`` node) go
+through :func:`engrammar.recording`, like any component's, named by module path
+(``nodes.mix.load_balance``); the graph itself keeps nothing.
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ __all__ = ["Graph", "WiringFile", "WiringFileSpec", "wiring_class", "wiring_file
 
 _EMPTY: State = {}
 StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
-
-
-def has_auxiliary_losses(module: nn.Module) -> bool:
-    return hasattr(module, "auxiliary_losses") and hasattr(module, "begin_auxiliary_record")
 
 
 class _Loop:
@@ -111,7 +107,6 @@ class Graph(Component):
                 {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
             )
         self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
-        self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
         self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}
         self._order = self.plan.order
         self._steps: list[tuple[str, StepFn, tuple[Ref, ...]]] = [
@@ -179,29 +174,6 @@ class Graph(Component):
     def describe_plan(self) -> str:
         """The execution plan as text (what ``engrammar build`` prints)."""
         return format_plan(self.resolved, self.plan)
-
-    # ---- auxiliary losses -------------------------------------------------------------------
-
-    def begin_auxiliary_record(self) -> None:
-        """Forget the auxiliary losses recorded so far (each public forward/step starts anew)."""
-        for name in self._auxiliary:
-            self.nodes[name].begin_auxiliary_record()  # type: ignore[operator]
-
-    def auxiliary_losses(self) -> dict[str, Tensor]:
-        """``{"<node>.<name>": scalar}``: the weighted auxiliary losses of the last forward/step."""
-        losses: dict[str, Tensor] = {}
-        for name in self._auxiliary:
-            for key, value in self.nodes[name].auxiliary_losses().items():  # type: ignore[operator]
-                losses[f"{name}.{key}"] = value
-        return losses
-
-    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().forward(x, state, resets)
-
-    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().step(x_t, state, reset)
 
     # ---- execution --------------------------------------------------------------------------
 
