@@ -116,9 +116,9 @@ def evaluate_checkpoint(
     from .devices import resolve_device
     from .model import build_task, rebuild_model
 
-    for flag, count in (("--batches", batches), ("--batch-size", batch_size)):
+    for name, count in (("batches", batches), ("batch_size", batch_size)):
         if count is not None and count < 1:
-            raise SpecError(flag, f"must be >= 1, got {count}")
+            raise SpecError(name, f"must be >= 1, got {count}")
     saved = load_checkpoint(checkpoint)
     model_overrides, task_overrides, config_overrides = split_overrides(overrides)
     if model_overrides:
@@ -127,7 +127,7 @@ def evaluate_checkpoint(
     trained_on = dict(saved.get("task") or {})
     if task is None or task == trained_on.get("use"):
         if trained_on.get("use") is None:
-            raise SpecError("--task", "the checkpoint does not say which task it was trained on; name one")
+            raise SpecError("task", "the checkpoint does not say which task it was trained on; name one")
         task_spec = trained_on
     else:
         task_spec = {"use": task}
@@ -135,7 +135,7 @@ def evaluate_checkpoint(
     model = rebuild_model(saved["model_spec"])
     if model.in_features != task_object.in_features or model.out_features != task_object.out_features:
         raise SpecError(
-            "--task",
+            "task",
             f"the model maps {model.in_features} -> {model.out_features} features, "
             f"task {task_spec.get('use')!r} needs {task_object.in_features} -> {task_object.out_features}",
         )
