@@ -27,6 +27,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engrammar.spec import SpecError
+
     from engrammar_train import evaluate_checkpoint
 
     for flag, count in (("--batches", args.batches), ("--batch-size", args.batch_size)):
