@@ -31,7 +31,6 @@ from torch import nn
 
 from ..registry import RegistryError, load
 from ..spec import ComponentSpec, SpecError, structure
-from .errors import WiringError
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
 from .spec import GraphSpec, InputsData, NodeSpec
@@ -108,19 +107,16 @@ def _instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool) -> nn
             try:
                 with torch.device("meta"):
                     return cls(spec)  # type: ignore[no-any-return]
-            except (SpecError, WiringError):
+            except SpecError:
                 raise
             except Exception:  # e.g. an initialiser without a meta kernel: build it for real
                 pass
         return cls(spec)  # type: ignore[no-any-return]
-    except WiringError as err:
-        raise WiringError(f"{path}.{err.path}" if err.path else path, err.problem) from None
     except SpecError as err:
-        # The component names the field after its class (``EMA.init_decay``): say which node.
-        _, _, field_name = err.path.partition(".")
-        raise SpecError(f"{path}.{field_name}" if field_name else path, err.rule) from None
+        # The component names paths after its class (``EMA.init_decay``): say which node.
+        raise err.rerooted(getattr(cls, "__name__", ""), path) from None
     except (ValueError, TypeError) as err:
-        raise WiringError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
+        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
 
 
 def _component_class(node: NodeSpec, path: str) -> type:
@@ -219,7 +215,7 @@ def _check_undelayed_cycles(graph_groups: dict[str, tuple[InputGroup, ...]]) -> 
         for reader in readers[name]:
             if colour[reader] == 1:
                 cycle = [*stack[stack.index(reader) :], reader]
-                raise WiringError(
+                raise SpecError(
                     f"nodes.{reader}.in",
                     f"cycle without a delay: {' -> '.join(cycle)}; read one of these outputs "
                     f"one step late instead (for example '{cycle[-2]}@-1')",
@@ -273,7 +269,7 @@ def _check_same_width(name: str, cls: type, groups: tuple[InputGroup, ...], size
         if first is None:
             first = (group.field, size)
         elif size != first[1]:
-            raise WiringError(
+            raise SpecError(
                 f"nodes.{name}.{group.field}",
                 f"width {size} does not match {first[0]}'s width {first[1]} "
                 f"({', '.join(same)} must all have one width)",
@@ -281,9 +277,9 @@ def _check_same_width(name: str, cls: type, groups: tuple[InputGroup, ...], size
 
 
 def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGraph:
-    """Validate ``graph`` and infer every width; raise :class:`SpecError` or :class:`WiringError`."""
+    """Validate ``graph`` and infer every width; raise :class:`SpecError` naming the path."""
     if graph.in_features is None:
-        raise WiringError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
+        raise SpecError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
     node_names = list(graph.nodes)
     classes: dict[str, type] = {}
     groups: dict[str, tuple[InputGroup, ...]] = {}
@@ -312,7 +308,7 @@ def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGrap
         for name in ready:
             done = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
             if name in probed and done.out_features != probed[name]:
-                raise WiringError(
+                raise SpecError(
                     f"nodes.{name}",
                     f"output width {done.out_features} differs from the width {probed[name]} assumed for "
                     "its delayed readers; its output width depends on its input width, so break the loop "
@@ -399,7 +395,7 @@ def _probe_one(
                 with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
                     warnings.simplefilter("ignore", UnusedNodeWarning)
                     module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
-            except (SpecError, WiringError):
+            except SpecError:
                 break
             outs.append(int(module.out_features))  # type: ignore[arg-type]
         if len(outs) == 2 and outs[0] == outs[1]:
@@ -407,7 +403,7 @@ def _probe_one(
             return {name: outs[0]}
     name = remaining[0]
     waiting = sorted({r.name for g in groups[name] for r in g.refs if r.name not in widths} - {name})
-    raise WiringError(
+    raise SpecError(
         f"nodes.{name}.in",
         f"cannot infer the widths in the loop through {', '.join([name, *waiting])}: every node in it "
         "has an output width that depends on its input width; put a node with a fixed output width "
