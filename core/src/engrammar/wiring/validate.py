@@ -13,9 +13,8 @@ node and field (``nodes.ctrl.in[1]: no node named 'mme'; did you mean 'mem'?``):
 Nodes whose output reaches neither the graph output nor another node get a :class:`UnusedNodeWarning`.
 
 Widths are inferred by instantiating each node's component on the ``meta`` device (no memory is
-allocated and no random numbers are drawn). In a loop written with delays (``ctrl`` reads
-``mem@-1``, ``mem`` reads ``ctrl``), a node whose output width does not depend on its input width
-(an LSTM's is ``hidden_size``) is probed first, which breaks the circle.
+allocated and no random numbers are drawn); a loop is opened at a node whose output width does not
+depend on its input width, wherever its delayed edge enters (:mod:`engrammar.wiring.widths`).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from ..spec import ComponentSpec, SpecError, structure
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
 from .spec import GraphSpec, InputsData, NodeSpec
+from .widths import infer_widths
 
 __all__ = ["ResolvedGraph", "ResolvedNode", "UnusedNodeWarning", "instantiate", "resolve_graph"]
 
@@ -299,27 +299,23 @@ def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGrap
             raise SpecError(where, f"no node named '{ref.name}'{hint}")
     _check_undelayed_cycles(groups)
 
-    widths: dict[str, int] = {INPUT: graph.in_features}
     resolved: dict[str, ResolvedNode] = {}
-    probed: dict[str, int] = {}
-    remaining = list(node_names)
-    while remaining:
-        ready = [n for n in remaining if all(r.name in widths for g in groups[n] for r in g.refs)]
-        for name in ready:
-            done = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
-            if name in probed and done.out_features != probed[name]:
-                raise SpecError(
-                    f"nodes.{name}",
-                    f"output width {done.out_features} differs from the width {probed[name]} assumed for "
-                    "its delayed readers; its output width depends on its input width, so break the loop "
-                    "at another node",
-                )
-            widths[name] = done.out_features
-            resolved[name] = done
-            remaining.remove(name)
-        if ready:
-            continue
-        widths.update(_probe_one(remaining, classes, fields, groups, widths, probed))
+
+    def resolve(name: str, widths: Mapping[str, int]) -> int:
+        resolved[name] = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
+        return resolved[name].out_features
+
+    def trial(name: str, widths: Mapping[str, int]) -> int:
+        spec, _ = _structure_node(name, classes[name], fields[name], groups[name], widths)
+        with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
+            warnings.simplefilter("ignore", UnusedNodeWarning)
+            module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
+        return int(module.out_features)  # type: ignore[arg-type]
+
+    inputs = {
+        name: [pair for group in groups[name] for pair in _ref_paths(group, f"nodes.{name}")] for name in node_names
+    }
+    widths = {INPUT: graph.in_features, **infer_widths(inputs, {INPUT: graph.in_features}, resolve, trial)}
     ordered = {name: resolved[name] for name in node_names}
 
     history: dict[str, tuple[int, int]] = {}
@@ -368,46 +364,6 @@ def _resolve_node(
         out_features=int(module.out_features),  # type: ignore[arg-type]
         state_spec=state_spec,
         num_parameters=sum(p.numel() for p in module.parameters()),
-    )
-
-
-def _probe_one(
-    remaining: list[str],
-    classes: Mapping[str, type],
-    fields: Mapping[str, Mapping[str, Any]],
-    groups: Mapping[str, tuple[InputGroup, ...]],
-    widths: Mapping[str, int],
-    probed: dict[str, int],
-) -> dict[str, int]:
-    """Guess the output width of one node whose unknown inputs are all delayed: build it with two
-    different widths for those inputs; if its output width does not change, that is its width."""
-    for name in remaining:
-        if name in probed:
-            continue
-        unknown = [r for g in groups[name] for r in g.refs if r.name not in widths]
-        if not all(r.delay > 0 for r in unknown):
-            continue
-        outs = []
-        for guess in (1, 3):
-            trial = {**widths, **{r.name: guess for r in unknown}}
-            try:
-                spec, _ = _structure_node(name, classes[name], fields[name], groups[name], trial)
-                with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
-                    warnings.simplefilter("ignore", UnusedNodeWarning)
-                    module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
-            except SpecError:
-                break
-            outs.append(int(module.out_features))  # type: ignore[arg-type]
-        if len(outs) == 2 and outs[0] == outs[1]:
-            probed[name] = outs[0]
-            return {name: outs[0]}
-    name = remaining[0]
-    waiting = sorted({r.name for g in groups[name] for r in g.refs if r.name not in widths} - {name})
-    raise SpecError(
-        f"nodes.{name}.in",
-        f"cannot infer the widths in the loop through {', '.join([name, *waiting])}: every node in it "
-        "has an output width that depends on its input width; put a node with a fixed output width "
-        "(a linear layer, a controller) in the loop",
     )
 
 
