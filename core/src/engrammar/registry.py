@@ -326,7 +326,11 @@ def info_for_spec(spec_cls: type) -> ComponentInfo:
 
 
 def _declarers(spec_cls: type) -> list[ComponentInfo]:
-    return [info for info in _by_spec.get(spec_cls, []) if vars(_object_of(info)).get("spec_cls") is spec_cls]
+    return [
+        info
+        for info in _by_spec.get(spec_cls, [])
+        if getattr(_object_of(info), "__dict__", {}).get("spec_cls") is spec_cls
+    ]
 
 
 def _load_package_of(spec_cls: type) -> list[str]:
@@ -394,7 +398,8 @@ def build(name_or_spec: Any, **overrides: Any) -> Any:
 
     - ``build("ema", in_features=8, init_decay=0.5)``: a registry name and spec fields;
     - ``build({"use": "ema", "in_features": 8})``: the same as data;
-    - ``build(EMASpec(...))``: a spec object of a loaded component;
+    - ``build(EMASpec(...))``: a spec object, built by the class that declares its spec class
+      (found among the entry points of the spec's own distribution; see :func:`info_for_spec`);
     - ``build("examples/lstm_dnc.yaml", in_features=8)``: a wiring file (or a mapping with ``nodes``).
     """
     from .spec import SpecError
