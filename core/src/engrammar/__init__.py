@@ -36,6 +36,9 @@ _LAZY: dict[str, str] = {
     "scatter_batch": "engrammar.state",
     "reset_where": "engrammar.state",
     "state_nbytes": "engrammar.state",
+    "state_shapes": "engrammar.state",
+    "flatten_state": "engrammar.state",
+    "unflatten_state": "engrammar.state",
     # auxiliary losses, metrics and traces
     "recording": "engrammar.recorder",
     "Recording": "engrammar.recorder",
@@ -98,11 +101,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         StateEntry,
         clone_state,
         detach_state,
+        flatten_state,
         map_state,
         reset_where,
         scatter_batch,
         select_batch,
         state_nbytes,
+        state_shapes,
+        unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec
     from .wiring import Wiring, build_wiring
