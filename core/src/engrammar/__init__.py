@@ -43,6 +43,10 @@ _LAZY: dict[str, str] = {
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
     "train": "engrammar.training",
+    # run-time checks
+    "typecheck": "engrammar.typechecking",
+    "typecheck_enabled": "engrammar.typechecking",
+    "TypecheckError": "engrammar.typechecking",
     # wiring
     "Wiring": "engrammar.wiring",
     "build_wiring": "engrammar.wiring",
@@ -81,4 +85,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     )
     from .task import Task, TaskBatch, TaskSpec
     from .training import train
+    from .typechecking import TypecheckError, typecheck, typecheck_enabled
     from .wiring import Wiring, build_wiring
