@@ -121,6 +121,13 @@ def checked():
         yield
 
 
+@pytest.fixture
+def unchecked():
+    # Off whatever the environment says (the suite may run under ENGRAMMAR_TYPECHECK=1).
+    with typecheck(False):
+        yield
+
+
 # ---- each planted defect is caught, with a message naming component, call and tensor ----------
 
 
@@ -168,7 +175,7 @@ def test_a_planted_defect_is_caught_in_step(checked: None, cls: type[Component])
 @pytest.mark.parametrize(
     "cls", [WrongOutputWidth, WrongStateShape, WrongStateDtype, WrongBatchInState, CountsStepsAsFloat]
 )
-def test_without_the_check_the_same_defects_pass_silently(cls: type[Component]) -> None:
+def test_without_the_check_the_same_defects_pass_silently(unchecked: None, cls: type[Component]) -> None:
     assert not typecheck_enabled()
     cls(in_features=3)(X)  # what the check is for: nothing else notices
 
@@ -302,7 +309,7 @@ def test_a_graph_state_with_a_missing_node_is_caught(checked: None) -> None:
 # ---- run-time registration, the switch and the environment variable ---------------------------
 
 
-def test_a_component_defined_and_registered_while_the_check_is_on_is_checked() -> None:
+def test_a_component_defined_and_registered_while_the_check_is_on_is_checked(unchecked: None) -> None:
     with typecheck():
 
         @register("memories", "planted_late")
@@ -326,7 +333,7 @@ def test_a_component_defined_and_registered_while_the_check_is_on_is_checked() -
     assert not getattr(LateWrongWidth.forward, "_engrammar_checked", False)
 
 
-def test_off_puts_the_original_functions_back() -> None:
+def test_off_puts_the_original_functions_back(unchecked: None) -> None:
     originals = {name: Component.__dict__[name] for name in ("forward", "step", "init_state")}
     with typecheck():
         assert typecheck_enabled()
@@ -341,7 +348,7 @@ def test_off_puts_the_original_functions_back() -> None:
     assert all(Component.__dict__[name] is fn for name, fn in originals.items())
 
 
-def test_a_plain_call_switches_until_switched_back() -> None:
+def test_a_plain_call_switches_until_switched_back(unchecked: None) -> None:
     engrammar.typecheck(True)
     try:
         with pytest.raises(TypecheckError):

@@ -443,7 +443,8 @@ class _Call:
     # -- whole calls --
 
     def bind(self, x: Tensor, sequence: tuple[str, ...]) -> None:
-        self.sizes = dict(zip(sequence, x.shape, strict=False))
+        # B and T as x has them, for the messages (jaxtyping binds them itself in its memo).
+        self.sizes = dict(zip(sequence, x.shape, strict=False)) if x.dim() == len(sequence) + 1 else {}
 
     def inputs(self, x: Tensor, sequence: tuple[str, ...], state: Any, resets: Any) -> None:
         component = self.component
