@@ -127,7 +127,7 @@ def main() -> None:
             row = f"{label:26} {call:8}" + "".join(f" {statistics.median(times[m]):11.1f}" for m in modes)
             if modes == ["off", "on"]:
                 ratio = statistics.median(on / off for on, off in zip(times["on"], times["off"], strict=True))
-                share = flag_ns * 1e-3 * flag_tests(component, call) / per / statistics.median(times["off"])
+                share = flag_ns * 1e-3 * flag_tests(component, call) / statistics.median(times["off"])
                 row += f" {ratio:6.1f}x {share:9.3%}"
             print(row)
     if flag_ns:

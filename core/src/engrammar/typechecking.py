@@ -31,12 +31,13 @@ functions back. The switch is process-wide. Under autocast the floating dtypes a
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping
 from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import torch
 from beartype.door import is_bearable
@@ -254,17 +255,19 @@ def _wrap_init_state(original: FunctionType) -> Callable[..., Any]:
             return original(self, batch_size, device, dtype, **kwargs)
         check = _Call(self, "init_state")
         check.arguments(
-            batch_size=(batch_size, int, "an int"),
+            batch_size=(batch_size, SupportsIndex, "an int"),
             device=(device, torch.device | str | int | None, "a torch.device, str, int or None"),
             dtype=(dtype, torch.dtype | None, "a torch.dtype or None"),
         )
-        if batch_size < 0:
+        if isinstance(batch_size, bool):  # an int to Python, not a size to torch
+            raise TypecheckError(self, "init_state", "batch_size", "expected an int, got bool")
+        if operator.index(batch_size) < 0:
             raise TypecheckError(self, "init_state", "batch_size", f"expected a size >= 0, got {batch_size}")
         state = _run(self, "init_state", original, self, batch_size, device, dtype, **kwargs)
         check.kind("state", state, Mapping[str, Any], "a dict of tensors")
         float_dtype = dtype if dtype is not None else self._placement(device, None)[1]
         with jaxtyped("context"):
-            check.state("state", state, self.state_spec(), float_dtype, "", batch_size)
+            check.state("state", state, self.state_spec(), float_dtype, "", operator.index(batch_size))
         return state
 
     return _mark(init_state)
@@ -333,7 +336,7 @@ def _exact_dtype(name: str) -> type[AbstractDtype]:
     return type(f"Dtype_{name}", (AbstractDtype,), {"dtypes": [name]})
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def _hint(rule_key: str, dims: str) -> Any:
     """A jaxtyping hint, made once per dtype rule and dimension string."""
     if rule_key == "*":
