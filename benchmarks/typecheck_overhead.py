@@ -14,6 +14,7 @@ verifies it), so the only work the check adds to an unchecked call is the flag t
 once per step-major stage in ``forward`` and once per ``step``: "flag test" is that cost (the test
 timed alone, times the number of tests the call makes) as a share of the unchecked call.
 ``--modes off`` runs without touching the check, for a run against a tree that does not have it.
+A second table runs every conformance property once per component with the check off and on.
 Nothing is asserted.
 """
 
@@ -132,6 +133,37 @@ def main() -> None:
             print(row)
     if flag_ns:
         print(f"\nflag test alone: {flag_ns:.0f} ns")
+    if modes == ["off", "on"]:
+        conformance(args.repeats)
+
+
+def conformance(repeats: int) -> None:
+    """Every conformance property once per component (tiny sizes, as the suite draws them), with the
+    check off and on: what ``conformance_tests(typecheck=True)`` adds to a plugin's test run."""
+    from engrammar.testing import PROPERTIES, Case, check_property
+
+    tiny = {"in_features": 3}
+    components = [
+        ("ema", tiny),
+        ("lstm", {**tiny, "hidden_size": 4, "num_layers": 2}),
+        ("transformer", {**tiny, "hidden_size": 4, "num_heads": 2, "window": 3}),
+        ("gated_deltanet", {**tiny, "hidden_size": 3, "num_heads": 2, "head_dim": 3, "value_dim": 2, "chunk_size": 2}),
+        ("dnc", {**tiny, "memory_size": 4, "word_size": 3, "num_reads": 2, "num_writes": 1}),
+    ]
+    case = Case(batch_size=2, length=5, seed=1)
+    print(f"\nconformance: all {len(PROPERTIES)} properties once, batch 2, length 5 (ms, median of {repeats})")
+    print(f"{'component':26} {'off (ms)':>9} {'on (ms)':>9} {'on/off':>7}")
+    for name, spec in components:
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(repeats):
+            for on in (False, True):
+                start = time.process_time()
+                with engrammar.typecheck(on):
+                    for prop in PROPERTIES:
+                        check_property(prop, name, spec, case)
+                times[on].append((time.process_time() - start) * 1e3)
+        off, on_ = statistics.median(times[False]), statistics.median(times[True])
+        print(f"{name:26} {off:9.0f} {on_:9.0f} {on_ / off:6.2f}x")
 
 
 if __name__ == "__main__":

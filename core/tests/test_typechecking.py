@@ -225,6 +225,10 @@ def test_inputs_and_resets_are_checked(checked: None) -> None:
         ema([[0.0]])
     with pytest.raises(TypecheckError, match=r"^EMA\.init_state: batch_size: expected an int, got float$"):
         ema.init_state(2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypecheckError, match=r"^EMA\.init_state: batch_size: expected an int, got bool$"):
+        ema.init_state(True)
+    with pytest.raises(TypecheckError, match=r"^EMA\.init_state: batch_size: expected a size >= 0, got -1$"):
+        ema.init_state(-1)
     with pytest.raises(TypecheckError, match=r"^EMA\.init_state: dtype: expected a torch.dtype or None, got str$"):
         ema.init_state(2, dtype="float32")  # type: ignore[arg-type]
 
@@ -484,3 +488,22 @@ def test_under_autocast_dtypes_may_change_but_shapes_are_still_checked(checked: 
         TypecheckError, match=r"^BFloat16Output\.forward: output: expected dtype float32, got bfloat16$"
     ):
         BFloat16Output(in_features=3)(X)
+
+
+# ---- the conformance suite runs with the check on --------------------------------------------------
+
+
+def test_the_conformance_suite_runs_its_properties_with_the_check_on(unchecked: None) -> None:
+    from engrammar.testing import Case, ConformanceError, conformance_tests
+
+    # One fixed draw through the generated test's body (Hypothesis' inner_test): no search, no shrinking.
+    draw = ({"in_features": 3}, Case(batch_size=2, length=4))
+    checked_suite = conformance_tests(WrongStateShape)
+    with pytest.raises(
+        ConformanceError, match=r"^\[shapes\] run-time check: WrongStateShape\.forward: state\.average \(returned\)"
+    ):
+        checked_suite.test_shapes.hypothesis.inner_test(checked_suite(), draw=draw)
+    assert not typecheck_enabled()  # the suite put the switch back
+    # The shapes property alone looks at outputs only: without the check this defect passes it.
+    unchecked_suite = conformance_tests(WrongStateShape, typecheck=False)
+    unchecked_suite.test_shapes.hypothesis.inner_test(unchecked_suite(), draw=draw)
