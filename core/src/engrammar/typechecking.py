@@ -14,7 +14,7 @@ returned state tensor against ``state_spec()`` (entries, per-sample shape, decla
 output in the input's floating dtype, and one batch size everywhere. A breach raises
 :class:`TypecheckError`, one line naming the component, the call and the tensor::
 
-    DNC.step: mem.state.usage (returned): expected shape (4, 16), got (4, 15)
+    MyMemory.step: mem.state.usage (returned): expected shape (4, 16), got (4, 15)
 
 jaxtyping does the tensor checks: each call builds hints such as ``Float32[Tensor, "B T 8"]`` from
 the declaration and checks the call's tensors in one jaxtyping memo, so ``B`` and ``T`` bind on
