@@ -10,6 +10,12 @@ against — first-party, third-party or a wiring.
 Properties: shapes, state_declared, chunking, step_equals_forward, batch_independence, causality,
 resets, detach, gradients, gradcheck, dtypes, determinism, spec_roundtrip, parameter_roundtrip.
 
+Ready-made cases for a memory author (:mod:`.cases`, :mod:`.saved_outputs`), one line each::
+
+    TestFeedback = feedback_conformance_tests("my_memory", specs=[...])    # the suite on a controller loop
+    TestPlots = trace_plot_tests(plot_trace, record=traced_run, views=[...])  # the PNG plots
+    check_saved_outputs(component, "fixtures/v0_1.pt")   # an old release's checkpoint loads, same outputs
+
 Names load lazily: the pytest plugin in this package must not import torch.
 """
 
@@ -27,6 +33,13 @@ _LAZY = {
     "check_property": "properties",
     "conformance_tests": "suite",
     "register_profiles": "profiles",
+    "feedback_conformance_tests": "cases",
+    "feedback_wiring": "cases",
+    "trace_plot_tests": "cases",
+    "SavedOutputs": "saved_outputs",
+    "check_saved_outputs": "saved_outputs",
+    "load_saved_outputs": "saved_outputs",
+    "save_outputs": "saved_outputs",
 }
 __all__ = sorted(_LAZY)
 
@@ -39,6 +52,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .cases import feedback_conformance_tests, feedback_wiring, trace_plot_tests
     from .profiles import register_profiles
     from .properties import PROPERTIES, TOLERANCES, Case, ConformanceError, check_component, check_property
+    from .saved_outputs import SavedOutputs, check_saved_outputs, load_saved_outputs, save_outputs
     from .suite import conformance_tests
