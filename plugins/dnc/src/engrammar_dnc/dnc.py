@@ -13,6 +13,10 @@ State (per sample; the batch dimension comes first)::
     writers.weights     (H, N)     each write head's last weighting
     writers.precedence  (H, N)     per write head: how recently each cell was written
     writers.link        (H, N, N)  per write head: temporal link matrix L[i, j] = "i written after j"
+
+Parameters: ``interface.weight`` and ``interface.bias`` (the projection to ξ), and with
+``normalization`` the read-out's layer norm ``read_out.norm.weight`` and ``read_out.norm.bias``
+(:class:`engrammar.nn.ReadOut`; release 0.1.0 named them ``norm.*``, and such checkpoints still load).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from engrammar.component import Component
+from engrammar.nn import ReadOut, rename_on_load
 from engrammar.nn.initialization import initialize_linear
 from engrammar.nn.trace import Trace
 from engrammar.state import State, StateEntry
@@ -50,16 +55,21 @@ class DNC(Component):
         self.fused_step = self.layout.fits_fused_step() and not self.spec.trace
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        read_width = self.spec.num_reads * self.spec.word_size
-        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
-        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        self.read_out = ReadOut(
+            self.spec.num_reads * self.spec.word_size,
+            self.in_features,
+            normalization=self.spec.normalization,
+            dropout=self.spec.dropout,
+            pass_through=self.spec.pass_through,
+        )
+        # engrammar-dnc 0.1.0 kept the read-out's layer norm at the top level
+        rename_on_load(self, {"norm.": "read_out.norm."})
         #: Debugging side channel (not state): see :mod:`engrammar_dnc.trace`. None unless trace=True.
         self.last_trace: Trace | None = Trace() if self.spec.trace else None
 
     @property
     def out_features(self) -> int:
-        reads = self.spec.num_reads * self.spec.word_size
-        return reads + self.in_features if self.spec.pass_through else reads
+        return self.read_out.out_features
 
     def state_spec(self) -> dict[str, Any]:
         cells, width = self.spec.memory_size, self.spec.word_size
@@ -105,14 +115,14 @@ class DNC(Component):
                 "readers": {"weights": read_weights},
                 "writers": {"weights": write_weights, "precedence": precedence, "link": link},
             }
-            return self._output(reads, x_t), new_state
+            return self.read_out(reads, x_t), new_state
         # F.linear rather than the module call: per step, nn.Module's call machinery costs more
         # than this small matmul
         interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
         if self.last_trace is not None:
             self._record(interface, state)
-        return self._output(reads.flatten(1), x_t), state
+        return self.read_out(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence; only the
@@ -129,15 +139,7 @@ class DNC(Component):
             if self.last_trace is not None:
                 self._record(interface, state)
             reads.append(read_t.flatten(1))
-        return self._output(torch.stack(reads, dim=1), x), state
-
-    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
-        """reads (..., R·W), x (..., in_features) -> (..., out_features)."""
-        if self.norm is not None:
-            reads = self.norm(reads)
-        if self.dropout is not None:
-            reads = self.dropout(reads)
-        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
+        return self.read_out(torch.stack(reads, dim=1), x), state
 
     def _record(self, interface: DNCInterface, state: State) -> None:
         assert self.last_trace is not None
