@@ -20,8 +20,6 @@ backward written out over what the forward kept.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
@@ -42,13 +40,11 @@ NORM_EPSILON = 1e-6
 SHARPEN_EPSILON = 1e-12
 
 
-class ContentCache(NamedTuple):
-    """What :func:`content_weights_forward` keeps for :func:`content_weights_backward`."""
-
-    scores: Tensor  # (..., K, N): β · cosine, the softmax's input
-    factor: Tensor  # (..., K, N): β / (|k| |M_n|), with the ε-guarded norms
-    inverse_key_norms: Tensor  # (..., K): 1 / √(|k|² + ε)
-    inverse_cell_norms: Tensor  # (..., N): 1 / √(|M_n|² + ε)
+#: What :func:`content_weights_forward` keeps for :func:`content_weights_backward`, in this order:
+#: scores (..., K, N) = β · cosine, the softmax's input; factor (..., K, N) = β / (|k| |M_n|);
+#: inverse key norms (..., K) = 1 / √(|k|² + ε); inverse cell norms (..., N) = 1 / √(|M_n|² + ε).
+#: A plain tuple: it is built at every step of a fused memory, where a named tuple costs more.
+ContentCache = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def _dots(keys: Tensor, memory: Tensor) -> Tensor:
@@ -79,7 +75,7 @@ def content_weights_forward(
     factor = (strength * inverse_key_norms).unsqueeze(-1) * inverse_cell_norms.unsqueeze(-2)
     scores = _dots(keys, memory) * factor
     weights = torch.softmax(scores, dim=-1)
-    return weights, ContentCache(scores, factor, inverse_key_norms, inverse_cell_norms)
+    return weights, (scores, factor, inverse_key_norms, inverse_cell_norms)
 
 
 def content_weights(

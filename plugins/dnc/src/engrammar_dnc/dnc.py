@@ -103,6 +103,8 @@ class DNC(Component):
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        # Here, the read-out's forward and F.linear rather than module calls: per step, nn.Module's
+        # call machinery costs more than the read-out or the small projection itself.
         if self.fused_step:
             writers = state["writers"]
             reads, memory, usage, read_weights, write_weights, precedence, link = FusedInterfaceStep.apply(
@@ -115,14 +117,12 @@ class DNC(Component):
                 "readers": {"weights": read_weights},
                 "writers": {"weights": write_weights, "precedence": precedence, "link": link},
             }
-            return self.read_out(reads, x_t), new_state
-        # F.linear rather than the module call: per step, nn.Module's call machinery costs more
-        # than this small matmul
+            return self.read_out.forward(reads, x_t), new_state
         interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
         if self.last_trace is not None:
             self._record(interface, state)
-        return self.read_out(reads.flatten(1), x_t), state
+        return self.read_out.forward(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence; only the
