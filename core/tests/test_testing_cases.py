@@ -139,3 +139,119 @@ def test_saved_outputs_round_trip_and_catch_changes(tmp_path) -> None:
     torch.save({"state.w": torch.ones(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a saved-outputs file"):
         load_saved_outputs(tmp_path / "other.pt")
+
+
+def test_saved_outputs_tests_pass_a_kept_rename_and_catch_a_lost_one(tmp_path) -> None:
+    from engrammar.nn import rename_on_load
+    from engrammar.testing import saved_outputs_tests
+
+    torch.manual_seed(0)
+    layer = engrammar.build("linear", in_features=3, out_features=2)
+    saved = torch.load(save_outputs(layer, torch.randn(2, 4, 3), tmp_path / "new.pt"), weights_only=True)
+    old = {key.replace("state.proj.", "state.affine."): value for key, value in saved.items()}
+    torch.save(old, tmp_path / "old.pt")  # as if release 1 had named the layer "affine"
+    renamed = {"affine.weight": "proj.weight", "affine.bias": "proj.bias"}
+
+    def renaming(**fields):
+        built = engrammar.build("linear", **fields)
+        rename_on_load(built, {"affine.": "proj."})
+        return built
+
+    spec = {"in_features": 3, "out_features": 2}
+    kept = saved_outputs_tests(renaming, tmp_path / "old.pt", spec, renamed=renamed)()
+    kept.test_the_saved_checkpoint_loads_and_gives_its_outputs()
+    kept.test_checkpoints_written_now_use_the_new_names(tmp_path=tmp_path)
+    lost = saved_outputs_tests("linear", tmp_path / "old.pt", spec, renamed=renamed)()
+    with pytest.raises(AssertionError, match="does not fit"):
+        lost.test_the_saved_checkpoint_loads_and_gives_its_outputs()
+    untested = saved_outputs_tests(renaming, tmp_path / "new.pt", spec, renamed=renamed)()
+    with pytest.raises(AssertionError, match="does not test the rename"):
+        untested.test_the_saved_checkpoint_loads_and_gives_its_outputs()
+
+
+# ---- read-out options --------------------------------------------------------------------
+
+
+def test_read_out_tests_catch_a_memory_that_misapplies_its_options() -> None:
+    from engrammar.builtin.linear import Linear, LinearSpec
+    from engrammar.nn import ReadOut
+    from engrammar.spec import between, field, spec
+    from engrammar.testing import read_out_tests
+
+    @spec
+    class ReadingSpec(LinearSpec):
+        normalization: bool = field(default=False, doc="layer norm")
+        dropout: float = field(default=0.0, validator=between(0.0, 0.99), doc="dropout")
+        pass_through: bool = field(default=False, doc="append the input")
+
+    class Reading(Linear):
+        """A linear map read out through ReadOut; ``defect`` breaks one option."""
+
+        spec_cls = ReadingSpec
+        defect = ""
+
+        def __init__(self, spec=None, **fields):
+            super().__init__(spec, **fields)
+            self.read_out = ReadOut.from_spec(self.spec.out_features, self.spec)
+
+        @property
+        def out_features(self):
+            return self.read_out.out_features
+
+        def _step(self, x_t, state):
+            reads = self.proj(x_t)
+            if self.defect == "dropout in eval" and self.read_out.dropout is not None:
+                return torch.nn.functional.dropout(reads, 0.5, training=True), state
+            if self.defect == "input first" and self.spec.pass_through:
+                return torch.cat([x_t, reads], -1), state
+            if self.defect == "norm ignored":
+                return (reads if not self.spec.pass_through else torch.cat([reads, x_t], -1)), state
+            return self.read_out(reads, x_t), state
+
+        def _sequence(self, x, state):
+            return torch.stack([self._step(x[:, t], state)[0] for t in range(x.shape[1])], 1), state
+
+    spec_fields = {"in_features": 3, "out_features": 4}
+    tests = read_out_tests(Reading, spec_fields)()
+    for name in (
+        "test_normalization_layer_norms_the_reads",
+        "test_pass_through_appends_the_input",
+        "test_dropout_acts_in_training_only",
+    ):
+        getattr(tests, name)()  # the correct memory passes
+    for defect, name in (
+        ("dropout in eval", "test_dropout_acts_in_training_only"),
+        ("input first", "test_pass_through_appends_the_input"),
+        ("norm ignored", "test_normalization_layer_norms_the_reads"),
+    ):
+        Reading.defect = defect
+        try:
+            with pytest.raises(AssertionError):
+                getattr(tests, name)()
+        finally:
+            Reading.defect = ""
+
+
+# ---- fast path against its oracle --------------------------------------------------------
+
+
+def test_assert_matches_oracle_checks_values_and_gradients() -> None:
+    from engrammar.testing import assert_matches_oracle, tensor_leaves
+
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    fast = {"y": torch.softmax(x * w, -1), "pair": (x.sum(-1), None)}
+    oracle = {"y": torch.exp(x * w) / torch.exp(x * w).sum(-1, keepdim=True), "pair": (x.sum(-1), None)}
+    assert len(list(tensor_leaves(fast))) == 2
+    assert_matches_oracle(fast, oracle, [x, w], nonzero_gradients=True)
+    with pytest.raises(AssertionError, match="output 0"):
+        assert_matches_oracle({"y": fast["y"] + 1e-6}, {"y": oracle["y"]}, [x, w])
+    # same values, another gradient: a detached factor
+    with pytest.raises(AssertionError, match="gradient of input 1"):
+        assert_matches_oracle(torch.softmax(x * w.detach(), -1), oracle["y"], [x, w])
+    unused = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    assert_matches_oracle(fast["y"], oracle["y"], [x, unused])
+    with pytest.raises(AssertionError, match="gradient of input 1: all zero"):
+        assert_matches_oracle(fast["y"], oracle["y"], [x, unused], nonzero_gradients=True)
+    with pytest.raises(AssertionError, match="gave 1 tensors, the oracle 2"):
+        assert_matches_oracle(fast["y"], [oracle["y"], x], [x])

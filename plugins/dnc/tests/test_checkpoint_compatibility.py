@@ -12,26 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from engrammar.testing import check_saved_outputs, save_outputs
-from engrammar_dnc import DNC
+from engrammar.testing import saved_outputs_tests
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dnc_v0_1_0.pt"
 SPEC = {"in_features": 5, "memory_size": 4, "word_size": 3, "num_reads": 2, "normalization": True, "pass_through": True}
+RENAMED = {"norm.weight": "read_out.norm.weight", "norm.bias": "read_out.norm.bias"}
 
-
-def test_a_release_0_1_0_checkpoint_loads_and_gives_its_outputs():
-    component = DNC(**SPEC)
-    saved = check_saved_outputs(component, FIXTURE)
-    assert {"norm.weight", "norm.bias"} <= set(saved.state)  # written under the old names
-    assert torch.equal(component.read_out.norm.weight, saved.state["norm.weight"])
-    assert torch.equal(component.read_out.norm.bias, saved.state["norm.bias"])
-
-
-def test_checkpoints_written_now_use_the_new_names_and_load(tmp_path):
-    torch.manual_seed(3)
-    component = DNC(**SPEC)
-    path = save_outputs(component, torch.randn(2, 3, 5), tmp_path / "now.pt")
-    torch.manual_seed(4)
-    saved = check_saved_outputs(DNC(**SPEC), path)
-    assert "read_out.norm.weight" in saved.state and "norm.weight" not in saved.state
+TestRelease010Checkpoint = saved_outputs_tests("dnc", FIXTURE, SPEC, renamed=RENAMED)

@@ -9,6 +9,7 @@ import math
 import engrammar.nn
 import pytest
 import torch
+from engrammar.testing import assert_matches_oracle
 from engrammar_ntm import NTM, addressing, naive
 from engrammar_ntm.interface import HeadControls, NTMInterface, parse_interface, select_step
 from engrammar_ntm.memory_step import memory_step
@@ -162,17 +163,7 @@ def test_memory_step_matches_the_oracle_in_values_and_gradients(reads, writes, s
     ]
     for tensor in inputs:
         tensor.requires_grad_()
-    fast_reads, fast_state = memory_step(state, interface)
-    slow_reads, slow_state = naive_memory_step(state, interface)
-    fast_out = [fast_reads, fast_state["memory"], fast_state["readers"]["weights"], fast_state["writers"]["weights"]]
-    slow_out = [slow_reads, slow_state["memory"], slow_state["readers"]["weights"], slow_state["writers"]["weights"]]
-    for fast, slow in zip(fast_out, slow_out):
-        torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
-    probes = [torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in fast_out]
-    fast_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(fast_out, probes)), inputs)
-    slow_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(slow_out, probes)), inputs)
-    for fast, slow in zip(fast_grads, slow_grads):
-        torch.testing.assert_close(fast, slow, atol=1e-9, rtol=1e-9)
+    assert_matches_oracle(memory_step(state, interface), naive_memory_step(state, interface), inputs)
 
 
 # ---- the whole component on the oracle, across the option sets ------------------------------
@@ -209,15 +200,6 @@ def test_component_matches_the_oracle_in_values_and_gradients_across_options(opt
     torch.manual_seed(0)
     component = NTM(**options).double().eval()
     x = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64, requires_grad=True)
-    wrt = [x, *component.parameters()]
     fast, _ = component(x)
-    slow = run_on_the_oracle(component, x)
-    torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
-    probe = torch.randn(fast.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    for name, a, b in zip(
-        ["x", *(n for n, _ in component.named_parameters())],
-        torch.autograd.grad((fast * probe).sum(), wrt),
-        torch.autograd.grad((slow * probe).sum(), wrt),
-    ):
-        assert bool(a.abs().sum() > 0), f"no gradient reaches {name}"
-        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9, msg=lambda m, name=name: f"{name}: {m}")
+    assert float(fast.detach().abs().sum()) > 0
+    assert_matches_oracle(fast, run_on_the_oracle(component, x), [x, *component.parameters()], nonzero_gradients=True)

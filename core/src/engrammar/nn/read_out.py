@@ -10,6 +10,8 @@ r: the read vectors flattened, (..., R·W); x: the memory's own input, (..., D).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -43,6 +45,18 @@ class ReadOut(nn.Module):
         self.pass_through = pass_through
         self.norm = nn.LayerNorm(read_width) if normalization else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    @classmethod
+    def from_spec(cls, read_width: int, spec: Any) -> ReadOut:
+        """The read-out a spec asks for through the conventional fields ``in_features``,
+        ``normalization``, ``dropout`` and ``pass_through`` (those of the DNC and the NTM)."""
+        return cls(
+            read_width,
+            spec.in_features,
+            normalization=spec.normalization,
+            dropout=spec.dropout,
+            pass_through=spec.pass_through,
+        )
 
     @property
     def out_features(self) -> int:

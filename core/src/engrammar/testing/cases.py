@@ -19,7 +19,7 @@ from typing import Any
 
 from ..component import Component
 
-__all__ = ["feedback_conformance_tests", "feedback_wiring", "trace_plot_tests"]
+__all__ = ["feedback_conformance_tests", "feedback_wiring", "read_out_tests", "trace_plot_tests"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -152,3 +152,81 @@ def trace_plot_tests(
         "test_without_matplotlib_says_what_to_install": test_without_matplotlib_says_what_to_install,
     }
     return type("TracePlots", (), namespace)
+
+
+def _build_seeded(component: Any, fields: Mapping[str, Any]) -> Component:
+    """``component`` (a registry name, a class or a factory) built with ``fields`` under seed 0, in
+    float64 and eval mode: two builds differing only in read-out options share their parameters."""
+    import torch
+
+    from ..registry import build
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        built = build(component, **fields) if isinstance(component, str) else component(**fields)
+    return built.double().eval()
+
+
+def read_out_tests(component: Any, spec: Mapping[str, Any]) -> type:
+    """A pytest class checking the read-out options of a memory built on :class:`engrammar.nn.ReadOut`:
+    ``normalization`` layer-norms the reads, ``pass_through`` appends the input after them, and
+    ``dropout`` acts in training only. ``spec`` (with ``in_features``) is the base; each test sets
+    one option and compares with the base built under the same seed."""
+    base = dict(spec)
+    if "in_features" not in base:
+        raise ValueError("read_out_tests needs in_features in the spec")
+
+    def inputs() -> Any:
+        import torch
+
+        generator = torch.Generator().manual_seed(1)
+        return torch.randn(3, 4, base["in_features"], generator=generator, dtype=torch.float64)
+
+    def test_normalization_layer_norms_the_reads(self: Any) -> None:
+        import torch
+
+        x = inputs()
+        plain, _ = _build_seeded(component, base)(x)
+        normed, _ = _build_seeded(component, {**base, "normalization": True})(x)
+        torch.testing.assert_close(normed, torch.nn.functional.layer_norm(plain, (plain.shape[-1],)))
+        assert not torch.allclose(plain.mean(-1), torch.zeros_like(plain[..., 0]), atol=1e-6), "reads already centred"
+
+    def test_pass_through_appends_the_input(self: Any) -> None:
+        import torch
+
+        x = inputs()
+        plain_component = _build_seeded(component, base)
+        passing = _build_seeded(component, {**base, "pass_through": True})
+        assert passing.out_features == plain_component.out_features + base["in_features"]
+        y, _ = passing(x)
+        width = plain_component.out_features
+        torch.testing.assert_close(y[..., :width], plain_component(x)[0])
+        assert torch.equal(y[..., width:], x)
+
+    def test_dropout_acts_in_training_only(self: Any) -> None:
+        import torch
+
+        x = inputs()
+        reference, _ = _build_seeded(component, base)(x)
+        dropping = _build_seeded(component, {**base, "dropout": 0.5})
+        torch.testing.assert_close(dropping(x)[0], reference)  # eval mode: no dropout
+        dropping.train()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            y, _ = dropping(x)
+        dropped = y == 0
+        assert dropped.any() and (~dropped).any(), "dropout 0.5 should drop some reads and keep others"
+        torch.testing.assert_close(y[~dropped], 2 * reference[~dropped])
+
+    label = component if isinstance(component, str) else getattr(component, "__name__", "component")
+    return type(
+        f"ReadOut[{label}]",
+        (),
+        {
+            "__doc__": f"Read-out options of {label}.",
+            "__test__": True,
+            "test_normalization_layer_norms_the_reads": test_normalization_layer_norms_the_reads,
+            "test_pass_through_appends_the_input": test_pass_through_appends_the_input,
+            "test_dropout_acts_in_training_only": test_dropout_acts_in_training_only,
+        },
+    )

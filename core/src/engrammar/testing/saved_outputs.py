@@ -5,12 +5,12 @@ Before a change that renames or moves parameters, save a small fixture with the 
     component = engrammar.build("my_memory", in_features=5, normalization=True)
     save_outputs(component, torch.randn(2, 3, 5), "tests/fixtures/my_memory_v0_1.pt")
 
-After the change, one test loads it into the new code (strictly: every key must find its place,
-through :func:`engrammar.nn.rename_on_load` where names changed) and compares the outputs::
+After the change, one line of tests loads it into the new code (strictly: every key must find its
+place, through :func:`engrammar.nn.rename_on_load` where names changed) and compares the outputs::
 
-    def test_release_0_1_checkpoints_still_load():
-        saved = check_saved_outputs(engrammar.build("my_memory", in_features=5, normalization=True), FIXTURE)
-        assert "norm.weight" in saved.state                 # it was written under the old names
+    TestRelease01 = saved_outputs_tests("my_memory", FIXTURE, SPEC, renamed={"norm.weight": "read_out.norm.weight"})
+
+or, by hand, ``saved = check_saved_outputs(engrammar.build("my_memory", **SPEC), FIXTURE)``.
 
 The file is a plain ``torch.save`` of tensors (``state.<key>``, ``input``, ``output``), read back with
 ``weights_only=True``: loading it runs no code.
@@ -18,15 +18,16 @@ The file is a plain ``torch.save`` of tensors (``state.<key>``, ``input``, ``out
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..component import Component
 
-__all__ = ["SavedOutputs", "check_saved_outputs", "load_saved_outputs", "save_outputs"]
+__all__ = ["SavedOutputs", "check_saved_outputs", "load_saved_outputs", "save_outputs", "saved_outputs_tests"]
 
 
 class SavedOutputs(NamedTuple):
@@ -84,3 +85,45 @@ def check_saved_outputs(
         difference = float((outputs - saved.outputs).abs().max())
         raise AssertionError(f"{path}: outputs differ from the saved ones by up to {difference:.3g}")
     return saved
+
+
+def saved_outputs_tests(
+    component: Any, path: str | Path, spec: Mapping[str, Any], *, renamed: Mapping[str, str] | None = None
+) -> type:
+    """A pytest class: the file at ``path`` (from :func:`save_outputs`, written by an earlier
+    release) loads strictly into ``component`` built with ``spec`` and gives its saved outputs;
+    each old key of ``renamed`` is in the file and lands in its new key; and a file written now
+    holds the new names only and loads too. ``component``: a registry name, a class or a factory."""
+    renamed = dict(renamed or {})
+
+    def build() -> Component:
+        from ..registry import build as build_by_name
+
+        return build_by_name(component, **spec) if isinstance(component, str) else component(**spec)
+
+    def test_the_saved_checkpoint_loads_and_gives_its_outputs(self: Any) -> None:
+        built = build()
+        saved = check_saved_outputs(built, path)
+        current = built.state_dict()
+        for old, new in renamed.items():
+            assert old in saved.state, f"{old!r} is not in {path}: it does not test the rename"
+            assert torch.equal(current[new], saved.state[old]), f"{old!r} did not land in {new!r}"
+
+    def test_checkpoints_written_now_use_the_new_names(self: Any, tmp_path: Path) -> None:
+        saved = load_saved_outputs(path)
+        written = save_outputs(build(), saved.inputs, tmp_path / "now.pt")
+        again = check_saved_outputs(build(), written)
+        assert not set(renamed) & set(again.state), "old names are still written"
+        assert set(renamed.values()) <= set(again.state)
+
+    label = component if isinstance(component, str) else getattr(component, "__name__", "component")
+    return type(
+        f"SavedOutputs[{label}, {Path(path).name}]",
+        (),
+        {
+            "__doc__": f"{Path(path).name} still loads into {label}.",
+            "__test__": True,
+            "test_the_saved_checkpoint_loads_and_gives_its_outputs": test_the_saved_checkpoint_loads_and_gives_its_outputs,
+            "test_checkpoints_written_now_use_the_new_names": test_checkpoints_written_now_use_the_new_names,
+        },
+    )

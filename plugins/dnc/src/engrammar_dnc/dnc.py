@@ -55,13 +55,7 @@ class DNC(Component):
         self.fused_step = self.layout.fits_fused_step() and not self.spec.trace
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        self.read_out = ReadOut(
-            self.spec.num_reads * self.spec.word_size,
-            self.in_features,
-            normalization=self.spec.normalization,
-            dropout=self.spec.dropout,
-            pass_through=self.spec.pass_through,
-        )
+        self.read_out = ReadOut.from_spec(self.spec.num_reads * self.spec.word_size, self.spec)
         # engrammar-dnc 0.1.0 kept the read-out's layer norm at the top level
         rename_on_load(self, {"norm.": "read_out.norm."})
         #: Debugging side channel (not state): see :mod:`engrammar_dnc.trace`. None unless trace=True.

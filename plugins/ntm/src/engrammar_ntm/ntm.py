@@ -48,13 +48,7 @@ class NTM(Component):
         self.layout = InterfaceLayout(self.spec)
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        self.read_out = ReadOut(
-            self.spec.num_reads * self.spec.word_size,
-            self.in_features,
-            normalization=self.spec.normalization,
-            dropout=self.spec.dropout,
-            pass_through=self.spec.pass_through,
-        )
+        self.read_out = ReadOut.from_spec(self.spec.num_reads * self.spec.word_size, self.spec)
         # engrammar-ntm 0.1.0 kept the read-out's layer norm at the top level
         rename_on_load(self, {"norm.": "read_out.norm."})
         # Small distinct starting words, fixed at construction (a buffer, saved with the
