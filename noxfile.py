@@ -20,7 +20,8 @@ import nox
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10")  # scipy: a reference in tests
+# scipy: a reference in tests; matplotlib: the plot tests (core and the plugins import it only to plot)
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7")
 
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
