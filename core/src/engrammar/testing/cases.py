@@ -1,12 +1,17 @@
 """Ready-made test cases a memory author runs in one line each, beside ``conformance_tests``.
 
-from engrammar.testing import feedback_conformance_tests, trace_plot_tests
+    from engrammar.testing import feedback_conformance_tests, read_out_tests, trace_plot_tests
 
-# the conformance suite on the memory inside a loop: a controller fed its reads one step late
-TestMyMemoryFeedback = feedback_conformance_tests("my_memory", specs=[{"memory_size": 4}])
+    # the conformance suite on the memory inside a loop: a controller fed its reads one step late
+    TestMyMemoryFeedback = feedback_conformance_tests("my_memory", specs=[{"memory_size": 4}])
 
-# the plot function writes one PNG per view, refuses an empty recording, says what to install
-TestMyMemoryPlots = trace_plot_tests(plot_trace, record=traced_run, views=["weights", "gates"])
+    # normalization, dropout and pass_through do what they say (a memory using engrammar.nn.ReadOut)
+    TestMyMemoryReadOut = read_out_tests("my_memory", {"in_features": 5, "memory_size": 4})
+
+    # the plot function writes one PNG per view, refuses an empty recording, says what to install
+    TestMyMemoryPlots = trace_plot_tests(plot_trace, record=traced_run, views=["weights", "gates"])
+
+Each returns a pytest class (collected because its name is bound to ``Test...``).
 """
 
 from __future__ import annotations
