@@ -1,5 +1,5 @@
-"""``engrammar train`` writes the trace plots of every traced memory in the model, and none for an
-untraced one: the trainer with the first-party memories that record traces."""
+"""``engrammar train`` writes the trace plots of every memory in the model that reports a trace,
+named after its module path: the trainer with the first-party memories that report traces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import engrammar
 import pytest
 import torch
 from engrammar.task import Task, TaskBatch
-from engrammar.training import Trainer
+from engrammar.wiring import Wiring
+from engrammar_train import Trainer
 
 VIEWS = {
     "dnc": ["usage", "read_weights", "write_weights", "gates", "link"],
@@ -44,22 +45,34 @@ class Echo(Task):
         return {"loss": float(self.loss(outputs, batch))}
 
 
-def train_one_step(memory, out_dir):
+def train_one_step(model, out_dir):
     config = {"steps": 1, "batch_size": 2, "eval_every": 1, "eval_batches": 1}
-    Trainer(memory, Echo(memory.out_features), config, out_dir=out_dir, progress=False).fit()
+    Trainer(model, Echo(model.out_features), config, out_dir=out_dir, progress=False).fit()
 
 
 @pytest.mark.parametrize("name", sorted(VIEWS))
-def test_training_writes_the_plots_of_a_traced_memory(name, tmp_path):
+def test_training_writes_the_plots_of_a_memory(name, tmp_path):
     pytest.importorskip("matplotlib")
     torch.manual_seed(0)
-    train_one_step(engrammar.build(name, in_features=5, memory_size=6, word_size=4, num_reads=2, trace=True), tmp_path)
+    train_one_step(engrammar.build(name, in_features=5, memory_size=6, word_size=4, num_reads=2), tmp_path)
     written = sorted(p.name for p in (tmp_path / "trace").glob("*.png"))
     assert written == sorted(f"model_{view}.png" for view in VIEWS[name])
 
 
 @pytest.mark.parametrize("name", sorted(VIEWS))
-def test_training_an_untraced_memory_writes_no_trace_plots(name, tmp_path):
+def test_training_names_the_plots_after_the_module_path(name, tmp_path):
+    pytest.importorskip("matplotlib")
+    wiring = Wiring(f"{name}_in_a_wiring", in_features=5)
+    wiring.node("mem", name, memory_size=6, word_size=4, num_reads=2, inputs=wiring.x)
+    wiring.node("head", "linear", out_features=3, inputs="mem")
+    wiring.output("head")
     torch.manual_seed(0)
-    train_one_step(engrammar.build(name, in_features=5, memory_size=6), tmp_path)
+    train_one_step(wiring.build(), tmp_path)
+    written = sorted(p.name for p in (tmp_path / "trace").glob("*.png"))
+    assert written == sorted(f"nodes_mem_{view}.png" for view in VIEWS[name])
+
+
+def test_training_a_model_without_a_traced_memory_writes_no_trace_plots(tmp_path):
+    torch.manual_seed(0)
+    train_one_step(engrammar.build("ema", in_features=5), tmp_path)
     assert not (tmp_path / "trace").exists()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from engrammar.nn import plotting
+from engrammar.nn import Trace, plotting
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -55,17 +55,11 @@ def test_heatmap_shows_the_values_given(tmp_path) -> None:
     assert path.read_bytes()[:8] == PNG
 
 
-class Recording:
-    def __init__(self, stacked: dict[str, torch.Tensor]) -> None:
-        self._stacked = stacked
-
-    def stacked(self) -> dict[str, torch.Tensor]:
-        return self._stacked
-
-
 def test_trace_sample_selects_one_batch_element() -> None:
     record = {"usage": torch.arange(24.0, dtype=torch.float64).reshape(2, 3, 4), "link": torch.ones(2, 4, 4)}
-    for source in (record, Recording(record)):
+    accumulated = Trace()  # what a recording keeps per module, stacked on demand
+    accumulated.record_sequence({"usage": record["usage"]}, final={"link": record["link"]})
+    for source in (record, accumulated):
         data = plotting.trace_sample(source, sample=1, required="usage")
         assert data["usage"].dtype == torch.float32 and torch.equal(data["usage"], record["usage"][1].float())
         assert data["link"].shape == (4, 4)

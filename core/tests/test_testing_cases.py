@@ -81,17 +81,17 @@ def run_all(cls, tmp_path, monkeypatch) -> None:
     instance = cls()
     for index, fields in enumerate([{}]):
         instance.test_writes_one_png_per_view(fields=fields, tmp_path=tmp_path / f"views{index}")
-    instance.test_refuses_an_empty_recording(tmp_path=tmp_path / "empty")
+    instance.test_refuses_an_empty_trace(tmp_path=tmp_path / "empty")
     instance.test_refuses_a_sample_outside_the_batch(tmp_path=tmp_path / "range")
     instance.test_without_matplotlib_says_what_to_install(tmp_path=tmp_path / "missing", monkeypatch=monkeypatch)
 
 
-@pytest.mark.parametrize("defect", ["wrong view order", "not a png", "plots an empty recording", "wraps the index"])
+@pytest.mark.parametrize("defect", ["wrong view order", "not a png", "plots an empty trace", "wraps the index"])
 def test_trace_plot_tests_catch_a_broken_plot_function(defect, tmp_path, monkeypatch) -> None:
     pytest.importorskip("matplotlib")
 
     def broken(recording, out_dir, *, sample=0, prefix="toy"):
-        if defect == "plots an empty recording" and not recording:
+        if defect == "plots an empty trace" and not recording:
             return []
         if defect == "wraps the index" and recording:
             sample = sample % recording["weights"].shape[0]

@@ -2,9 +2,9 @@
 of copying: content addressing and sharpening (:mod:`.addressing`), reading and writing a memory
 matrix (:mod:`.read_write`), the read-out of read vectors (:class:`ReadOut`), loading state dicts
 saved under older parameter names (:func:`rename_on_load`), gate activations selectable by name
-(with a straight-through Heaviside), weight initialisation schemes, the ``Trace`` recorder that
-traced components keep on ``last_trace`` (``engrammar train`` plots it), and scaffolding for PNG
-plots (:mod:`engrammar.nn.plotting`, which imports matplotlib only when called)."""
+(with a straight-through Heaviside), weight initialisation schemes, the ``Trace`` accumulator in
+which a recording keeps what a component reports with ``engrammar.report_trace``, and scaffolding
+for PNG plots (:mod:`engrammar.nn.plotting`, which imports matplotlib only when called)."""
 
 from . import plotting
 from .addressing import (

@@ -6,7 +6,7 @@ Figures are ``matplotlib.figure.Figure`` objects made directly (not through ``py
 backend is switched, no display is needed, nothing global is left open.
 
     folder = PlotFolder(out_dir, prefix="dnc")
-    data = trace_sample(record, sample=0, required="usage")         # {name: (T, ...) float CPU}
+    data = trace_sample(trace, sample=0, required="usage")          # {name: (T, ...) float CPU}
     figure, axes = new_figure(1, heads, figsize=(4 * heads, 4), squeeze=False)
     heatmap(axes[0, 0], data["read_weights"][:, 0], "read head 0")
     folder.save(figure, "read_weights")                               # out_dir/dnc_read_weights.png
@@ -112,16 +112,21 @@ def time_axes(axes: Any, title: str, *, ylim: tuple[float, float] | None = None,
 
 
 def trace_sample(record: Any, *, sample: int, required: str) -> dict[str, Tensor]:
-    """One batch element of a recording, ready to draw: ``{name: tensor[sample]}`` as float32 on
-    the CPU, detached. ``record``: a mapping of stacked tensors (B, T, ...) (or (B, ...) for
-    quantities kept for the last step only), or an object with a ``stacked()`` method giving one.
+    """One batch element of a recorded trace, ready to draw: ``{name: tensor[sample]}`` as float32
+    on the CPU, detached. ``record``: a mapping of stacked tensors (B, T, ...) (or (B, ...) for
+    quantities kept for the last step only), as ``record.trace(component)`` of a recording opened
+    with ``traces=True`` returns it, or an object with a ``stacked()`` method giving one (an
+    :class:`engrammar.nn.Trace`).
     ``required``: a name the plots cannot do without; its absence means nothing was recorded.
     """
     stacked = record.stacked() if callable(getattr(record, "stacked", None)) else record
     if not isinstance(stacked, Mapping):
         raise TypeError(f"expected a mapping of tensors or an object with stacked(), got {type(record).__name__}")
     if required not in stacked:
-        raise ValueError(f"the trace is empty (no {required!r} recorded): run the component with trace=True first")
+        raise ValueError(
+            f"the trace is empty (no {required!r} recorded): run the component inside "
+            "engrammar.recording(model, traces=True) and plot record.trace(component)"
+        )
     batch = stacked[required].shape[0]
     if not -batch <= sample < batch:
         raise IndexError(f"sample {sample} is out of range: the trace holds {batch} batch element(s)")

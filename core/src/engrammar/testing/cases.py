@@ -8,7 +8,8 @@
     # normalization, dropout and pass_through do what they say (a memory using engrammar.nn.ReadOut)
     TestMyMemoryReadOut = read_out_tests("my_memory", {"in_features": 5, "memory_size": 4})
 
-    # the plot function writes one PNG per view, refuses an empty recording, says what to install
+    # the plot function writes one PNG per view, refuses an empty trace, says what to install;
+    # traced_run(**fields) returns record.trace(mem) of a run inside engrammar.recording(mem, traces=True)
     TestMyMemoryPlots = trace_plot_tests(plot_trace, record=traced_run, views=["weights", "gates"])
 
 Each returns a pytest class (collected because its name is bound to ``Test...``).
@@ -98,12 +99,14 @@ def trace_plot_tests(
 ) -> type:
     """A pytest class checking a plugin's trace plots.
 
-    ``plot(recording, out_dir, *, sample, prefix)`` writes ``<prefix>_<view>.png`` for each of
-    ``views``, in that order, and returns the paths. ``record(**fields)`` runs a small traced
-    component built with ``fields`` (one dict of ``specs`` each) on a batch of at least two
-    sequences and returns its recording (a mapping of stacked tensors, or an object with
-    ``stacked()``). Checks: every view written, as PNG, for each spec; an empty recording and a
-    sample outside the batch are refused by name; without matplotlib the error says what to install.
+    ``plot(trace, out_dir, *, sample, prefix)`` writes ``<prefix>_<view>.png`` for each of
+    ``views``, in that order, and returns the paths. ``record(**fields)`` runs a small component
+    built with ``fields`` (one dict of ``specs`` each) on a batch of at least two sequences inside
+    ``engrammar.recording(component, traces=True)`` and returns the trace it reported,
+    ``record.trace(component)`` (a mapping of stacked tensors (B, T, ...); an object with
+    ``stacked()`` also works). Checks: every view written, as PNG, for each spec; an empty trace and
+    a sample outside the batch are refused by name; without matplotlib the error says what to
+    install.
     """
     views = list(views)
     specs = [dict(spec) for spec in specs]
@@ -119,7 +122,7 @@ def trace_plot_tests(
         for path in paths:
             assert Path(path).read_bytes()[:8] == PNG_SIGNATURE, f"{path} is not a PNG file"
 
-    def test_refuses_an_empty_recording(self: Any, tmp_path: Path) -> None:
+    def test_refuses_an_empty_trace(self: Any, tmp_path: Path) -> None:
         import pytest
 
         with pytest.raises(ValueError, match="empty"):
@@ -129,21 +132,21 @@ def trace_plot_tests(
     def test_refuses_a_sample_outside_the_batch(self: Any, tmp_path: Path) -> None:
         import pytest
 
-        recording = record(**specs[0])
-        stacked = recording.stacked() if callable(getattr(recording, "stacked", None)) else recording
+        trace = record(**specs[0])
+        stacked = trace.stacked() if callable(getattr(trace, "stacked", None)) else trace
         batch = next(iter(stacked.values())).shape[0]
         with pytest.raises(IndexError, match=f"sample {batch} is out of range"):
-            plot(recording, tmp_path, sample=batch, prefix="mem")
+            plot(trace, tmp_path, sample=batch, prefix="mem")
 
     def test_without_matplotlib_says_what_to_install(self: Any, tmp_path: Path, monkeypatch: Any) -> None:
         import pytest
 
-        recording = record(**specs[0])
+        trace = record(**specs[0])
         for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
             monkeypatch.delitem(sys.modules, name)
         monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
         with pytest.raises(ImportError, match="pip install"):
-            plot(recording, tmp_path, sample=0, prefix="mem")
+            plot(trace, tmp_path, sample=0, prefix="mem")
 
     import pytest
 
@@ -152,7 +155,7 @@ def trace_plot_tests(
         "__doc__": f"Trace plots of {getattr(plot, '__module__', 'a plugin')}: {', '.join(views)}.",
         "__test__": True,
         "test_writes_one_png_per_view": pytest.mark.parametrize("fields", specs, ids=ids)(test_writes_one_png_per_view),
-        "test_refuses_an_empty_recording": test_refuses_an_empty_recording,
+        "test_refuses_an_empty_trace": test_refuses_an_empty_trace,
         "test_refuses_a_sample_outside_the_batch": test_refuses_a_sample_outside_the_batch,
         "test_without_matplotlib_says_what_to_install": test_without_matplotlib_says_what_to_install,
     }

@@ -5,11 +5,12 @@ is drawn (through core's :mod:`engrammar.nn.plotting`); install it with
 
 From Python::
 
-    mem = engrammar.build("dnc", in_features=8, trace=True)
-    mem(x)
-    plot_trace(mem.last_trace, "plots/")            # or mem.plot_trace("plots/")
+    mem = engrammar.build("dnc", in_features=8)
+    with engrammar.recording(mem, traces=True) as record:
+        mem(x)
+    plot_trace(record.trace(mem), "plots/")         # or mem.plot_trace(record.trace(mem), "plots/")
 
-`engrammar train` writes these plots by itself for every traced memory of the model (into
+`engrammar train` writes these plots by itself for every DNC of the model (into
 ``<out>/trace/``, see the trainer's ``plot_traces``).
 """
 
