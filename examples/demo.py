@@ -1,7 +1,7 @@
 """The demo: an LSTM controller with a DNC memory learns the copy task on a CPU.
 
-    python examples/demo.py                  # about 2 minutes on one CPU core
-    python examples/demo.py --steps 1000     # shorter: about a minute, about 1 bit wrong
+    python examples/demo.py                  # about 90 s of CPU time on one core
+    python examples/demo.py --steps 1000     # shorter: under a minute, about 2 bits wrong
 
 It trains examples/lstm_dnc.yaml (LSTM 64, DNC of 32 cells of width 16, 4 read heads, the read
 vectors fed back to the controller one step later) on `copy` (6-bit vectors, sequences of 1 to 8),

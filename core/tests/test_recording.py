@@ -342,6 +342,8 @@ def test_bad_reports_get_one_clear_error() -> None:
         recording("model")  # type: ignore[arg-type]
     with pytest.raises(KeyError, match="not a module of the recorded model"):
         record.name_of(nn.Linear(1, 1))
+    with pytest.raises(KeyError, match="no module at 'nodes.absent' in the recorded model"):
+        record.module("nodes.absent")
 
 
 def test_the_channel_is_exported_at_the_top_level() -> None:

@@ -36,6 +36,9 @@ _LAZY: dict[str, str] = {
     "scatter_batch": "engrammar.state",
     "reset_where": "engrammar.state",
     "state_nbytes": "engrammar.state",
+    "state_shapes": "engrammar.state",
+    "flatten_state": "engrammar.state",
+    "unflatten_state": "engrammar.state",
     # auxiliary losses, metrics and traces
     "recording": "engrammar.recorder",
     "Recording": "engrammar.recorder",
@@ -51,6 +54,10 @@ _LAZY: dict[str, str] = {
     "TaskBatch": "engrammar.task",
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
+    # run-time checks
+    "typecheck": "engrammar.typechecking",
+    "typecheck_enabled": "engrammar.typechecking",
+    "TypecheckError": "engrammar.typechecking",
     # wiring
     "Wiring": "engrammar.wiring",
     "build_wiring": "engrammar.wiring",
@@ -98,11 +105,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         StateEntry,
         clone_state,
         detach_state,
+        flatten_state,
         map_state,
         reset_where,
         scatter_batch,
         select_batch,
         state_nbytes,
+        state_shapes,
+        unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec
+    from .typechecking import TypecheckError, typecheck, typecheck_enabled
     from .wiring import Wiring, build_wiring

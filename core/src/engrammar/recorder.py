@@ -174,6 +174,8 @@ class Recording:
 
     def module(self, name: str) -> nn.Module:
         """The module at qualified path ``name`` (as in :attr:`traces` keys)."""
+        if name not in self._modules:
+            raise KeyError(f"no module at {name!r} in the recorded model")
         return self._modules[name]
 
     # ---- what reports do ----------------------------------------------------------------------

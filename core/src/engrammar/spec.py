@@ -61,18 +61,41 @@ spec = attrs.frozen(kw_only=True)
 
 
 class SpecError(ValueError):
-    """A spec value broke a rule. ``str(error)`` is one line: ``path: rule``."""
+    """Bad input, named by where it is. ``str(error)`` is one line: ``path: rule``.
+
+    The one error type for specs, wirings and wiring files: ``path`` is dotted from the root of
+    what was given (``nodes.mem.memory_size``, ``ema.init_decay``, ``in_features``), ``rule`` says
+    what is wrong. ``engrammar.wiring.WiringError`` is this class under its former name, so code
+    catching either catches every such error.
+    """
+
+    #: marks an error caused by its user's input (a command prints it without a traceback)
+    user_error = True
 
     def __init__(self, path: str, rule: str) -> None:
-        self.path = path or "<spec>"
+        self.path = path
         self.rule = rule
-        super().__init__(f"{self.path}: {rule}")
+        super().__init__(f"{path}: {rule}" if path else rule)
+
+    @property
+    def problem(self) -> str:
+        """``rule`` under the name ``WiringError`` gave it."""
+        return self.rule
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (data-loader workers)
+        return (type(self), (self.path, self.rule))
 
     def under(self, prefix: str) -> SpecError:
         """The same error with ``prefix`` put in front of its path."""
-        if not prefix:
-            return self
-        return SpecError(join_path(prefix, self.path if self.path != "<spec>" else ""), self.rule)
+        return SpecError(join_path(prefix, self.path), self.rule)
+
+    def rerooted(self, root: str, new_root: str) -> SpecError:
+        """The same error with the first part of its path, ``root`` (the name a component gives
+        itself, its class name), replaced by ``new_root`` (its registry name, or its node's path);
+        a path that does not start at ``root`` is put under ``new_root``."""
+        if self.path == root or self.path.startswith((f"{root}.", f"{root}[")):
+            return SpecError(new_root + self.path[len(root) :], self.rule)
+        return self.under(new_root)
 
 
 def join_path(prefix: str, name: str) -> str:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..component import Component
 from ..spec import ComponentSpec, SpecError, field, spec
 from ..state import State, StateEntry
-from .errors import WiringError
+from ..typechecking import checked_inner_step, typecheck_enabled
 from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
 from .refs import INPUT, Ref
@@ -89,7 +89,7 @@ class Graph(Component):
             spec = GraphSpec.from_data({**(spec or {}), **fields})
             fields = {}
         if isinstance(spec, GraphSpec) and spec.in_features is None and "in_features" not in fields:
-            raise WiringError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
+            raise SpecError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
         super().__init__(spec, **fields)
         self._setup(self.spec)  # type: ignore[arg-type]
 
@@ -238,7 +238,8 @@ class Graph(Component):
         outputs: list[list[Tensor]] = [[] for _ in loop.names]
         current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
         reset_steps = resets.any(0).tolist() if resets is not None else None
-        steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
+        steps = [checked_inner_step(m) for m in loop.modules] if typecheck_enabled() else loop.steps
+        pieces_of, collect = loop.pieces, loop.collect
         history_from = loop.history_from
         node_range = range(len(loop.names))
         for t in range(length):
@@ -283,7 +284,10 @@ class Graph(Component):
             return buffer[:, buffer.shape[1] - ref.delay]
 
         new_state: State = {}
-        for name, step, refs in self._steps:
+        steps = self._steps
+        if typecheck_enabled():
+            steps = [(name, checked_inner_step(self.nodes[name]), refs) for name, _, refs in steps]  # type: ignore[arg-type]
+        for name, step, refs in steps:
             inputs = read(refs[0]) if len(refs) == 1 else torch.cat([read(r) for r in refs], dim=-1)
             values[name], node_state = step(inputs, state.get(name, _EMPTY))
             if name in state:
@@ -335,27 +339,27 @@ class WiringFile(Graph):
         Component.__init__(self, spec, **fields)
         from .build import load_graph_spec, source_data
 
+        # Paths are rooted at the class name, as a component's constructor names them: the parent
+        # wiring puts the node's path there (``nodes.block.nodes.ctrl.use``), the registry its name.
         here = type(self).__name__
         if self.source is None:
-            raise WiringError(here, "no wiring file set (use wiring_class or wiring_file_class)")
+            raise SpecError(here, "no wiring file set (use wiring_class or wiring_file_class)")
         key = str(self.source)
         building = _BUILDING.files
         if key in building:  # a file using itself, directly or through others, would never end
             chain = " -> ".join(Path(s).name for s in (*building[building.index(key) :], key))
-            raise WiringError("use", f"a wiring cannot use itself: {chain}")
+            raise SpecError(f"{here}.use", f"a wiring cannot use itself: {chain}")
         overrides = {**self.spec.overrides, "in_features": self.in_features}  # type: ignore[attr-defined]
         building.append(key)
         try:
             try:
                 data = source_data(self.source)
-            except (SpecError, WiringError) as err:  # the file itself (missing, unreadable, a bad `extends`)
+            except SpecError as err:  # the file itself (missing, unreadable, a bad `extends`)
                 raise SpecError(f"{here}.use", str(err)) from None
-            # Paths inside the file (``nodes.ctrl.use``) are prefixed with the class name, which the
-            # parent wiring replaces by the node's path: ``nodes.block.nodes.ctrl.use``.
             try:
                 self._setup(load_graph_spec(data, overrides))
             except SpecError as err:
-                raise SpecError(f"{here}.{err.path}", err.rule) from None
+                raise err.under(here) from None
         finally:
             building.pop()
 
