@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import statistics
 
+import engrammar_train
 import torch
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
-
-import engrammar_train
 
 MODELS = {
     "lstm, length 1": ({"use": "lstm", "hidden_size": 64}, 1),
