@@ -15,7 +15,7 @@ from engrammar.registry import KINDS
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: entry-point groups are written like names (``engrammar.memories``) but are not attributes
-GROUPS = {*KINDS, "commands"}
+GROUPS = {*KINDS, "commands", "loggers"}
 REFERENCE = re.compile(r"(?<![\w.])engrammar\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 
 
