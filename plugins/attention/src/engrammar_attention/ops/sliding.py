@@ -9,7 +9,8 @@ earlier) and of the block before it:
     query i of block n  ->  key j of blocks (n - 1, n), j in (i, i + window]
 
 a band that is the same for every block, intersected with each query's segment start. All blocks
-go through the fused kernel at once: (B, H, blocks, window, 2 · window) scores instead of (T, T).
+go through the fused kernel at once: (B · blocks, H, window, 2 · window) scores instead of
+(B, H, T, T).
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ def sliding_window_attention(
     first_visible = (first_visible + shift).clamp(min=0)
     blocks = -(-length // window)
     tail = blocks * window - length
-    # padded queries see the band like any other; their outputs are dropped
-    q = F.pad(q, (0, 0, 0, tail)).view(batch, heads, blocks, window, key_dim)
-    k = F.pad(k, (0, 0, 0, tail)).view(batch, heads, blocks + 1, window, key_dim)
-    v = F.pad(v, (0, 0, 0, tail)).view(batch, heads, blocks + 1, window, value_dim)
-    k = torch.cat([k[:, :, :-1], k[:, :, 1:]], dim=3)  # (B, H, blocks, 2 window, K)
-    v = torch.cat([v[:, :, :-1], v[:, :, 1:]], dim=3)
+    # Block-major, (B · blocks, H, ...): one fused attention call over all blocks, its mask shared by
+    # the heads. Padded queries see the band like any other; their outputs are dropped.
+    q = _block_major(F.pad(q, (0, 0, 0, tail)), blocks)  # (B, blocks, H, window, K)
+    k = _block_major(F.pad(k, (0, 0, 0, tail)), blocks + 1)
+    v = _block_major(F.pad(v, (0, 0, 0, tail)), blocks + 1)
+    k = torch.cat([k[:, :-1], k[:, 1:]], dim=3)  # (B, blocks, H, 2 window, K): previous block, own block
+    v = torch.cat([v[:, :-1], v[:, 1:]], dim=3)
 
     offset = torch.arange(2 * window, device=q.device)  # key j of a block pair
     row = torch.arange(window, device=q.device)[:, None]  # query i of a block
@@ -56,11 +58,20 @@ def sliding_window_attention(
     allowed = band & (key_index >= starts)  # (B, blocks, window, 2 window)
     if persistent_keys is not None and persistent_values is not None:
         slots = persistent_keys.shape[1]
-        k = torch.cat([persistent_keys[None, :, None].expand(batch, heads, blocks, slots, key_dim), k], dim=3)
-        v = torch.cat([persistent_values[None, :, None].expand(batch, heads, blocks, slots, value_dim), v], dim=3)
+        k = torch.cat([persistent_keys.expand(batch, blocks, heads, slots, key_dim), k], dim=3)
+        v = torch.cat([persistent_values.expand(batch, blocks, heads, slots, value_dim), v], dim=3)
         allowed = torch.cat([allowed.new_ones(batch, blocks, window, slots), allowed], dim=-1)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None], scale=scale)
+    out = F.scaled_dot_product_attention(
+        q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), attn_mask=allowed.flatten(0, 1)[:, None], scale=scale
+    )
+    out = out.view(batch, blocks, heads, window, value_dim).transpose(1, 2)
     return out.reshape(batch, heads, blocks * window, value_dim)[:, :, :length]
+
+
+def _block_major(x: Tensor, blocks: int) -> Tensor:
+    """(B, H, blocks · window, D) -> (B, blocks, H, window, D)."""
+    batch, heads, length, dim = x.shape
+    return x.view(batch, heads, blocks, length // blocks, dim).transpose(1, 2)
 
 
 def _fit_front(x: Tensor, shift: int) -> Tensor:
