@@ -208,3 +208,16 @@ def test_spec_errors_name_the_field():
         engrammar.build("sliding_window", **SMALL, window=0)
     with pytest.raises(engrammar.SpecError, match="max_length"):
         engrammar.build("kv_attention", **SMALL, max_length=0)
+
+
+@pytest.mark.parametrize("name", ["kv_attention", "sliding_window"])
+def test_bf16_autocast_keeps_the_cache_in_the_state_dtype(name):
+    torch.manual_seed(0)
+    model = engrammar.build(name, **{**SMALL, "hidden_size": 8, "persistent_slots": 2})
+    x = torch.randn(2, 9, 3)
+    reference, _ = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = model(x)
+        _, state = model.step(x[:, 0], state)
+    assert state["keys"].dtype == torch.float32 and state["values"].dtype == torch.float32
+    torch.testing.assert_close(y.float(), reference, atol=0.05, rtol=0.05)
