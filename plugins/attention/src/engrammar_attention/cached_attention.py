@@ -91,7 +91,7 @@ class CachedAttention(Component):
         return self._run(x, state, resets)
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        y, state = self._run(x_t[:, None], state, None, single=True)
+        y, state = self._run(x_t[:, None], state, None)
         return y[:, 0], state
 
     def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
@@ -106,7 +106,7 @@ class CachedAttention(Component):
             "position": torch.where(mask, torch.zeros_like(state["position"]), state["position"]),
         }
 
-    def _run(self, x: Tensor, state: State, resets: Tensor | None, single: bool = False) -> tuple[Tensor, State]:
+    def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
         batch, length = x.shape[:2]
         cached_keys, cached_values, position = state["keys"], state["values"], state["position"]
         cache_length = cached_keys.shape[2]
@@ -117,10 +117,7 @@ class CachedAttention(Component):
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         keys = torch.cat([cached_keys.to(k.dtype), k], dim=2)  # (B, H, S + T, K)
         values = torch.cat([cached_values.to(v.dtype), v], dim=2)
-        if single:  # one query: the dense mask is one row, cheaper than any blocking
-            o = full_attention(q, keys, values, first_visible, self.span, **self._persistent_kwargs())
-        else:
-            o = self._attend(q, keys, values, first_visible)
+        o = self._attend(q, keys, values, first_visible)
         y = self.out_proj(o.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim))
 
         total = cache_length + length

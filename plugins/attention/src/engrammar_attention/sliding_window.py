@@ -46,6 +46,6 @@ class SlidingWindow(CachedAttention):
         }
 
     def _attend(self, q: Tensor, keys: Tensor, values: Tensor, first_visible: Tensor) -> Tensor:
-        if q.shape[2] < self.spec.window:  # shorter than one block: the dense mask is no larger
+        if q.shape[2] < self.spec.window:  # shorter than a block (a step, say): the dense mask is smaller
             return full_attention(q, keys, values, first_visible, self.span, **self._persistent_kwargs())
         return sliding_window_attention(q, keys, values, first_visible, self.spec.window, **self._persistent_kwargs())
