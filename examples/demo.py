@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-import engrammar
+import engrammar_train
 
 WIRING = Path(__file__).with_name("lstm_dnc.yaml")
 SETTINGS = [
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    result = engrammar.train(
+    result = engrammar_train.train(
         WIRING, "copy", steps=args.steps, batch_size=16, seed=args.seed, out=args.out, overrides=SETTINGS
     )
     lines = [json.loads(line) for line in (Path(args.out) / "metrics.jsonl").read_text().splitlines()]

@@ -36,13 +36,12 @@ _LAZY: dict[str, str] = {
     "scatter_batch": "engrammar.state",
     "reset_where": "engrammar.state",
     "state_nbytes": "engrammar.state",
-    # tasks and training
+    # tasks and training hooks
     "Task": "engrammar.task",
     "TaskSpec": "engrammar.task",
     "TaskBatch": "engrammar.task",
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
-    "train": "engrammar.training",
     # wiring
     "Wiring": "engrammar.wiring",
     "build_wiring": "engrammar.wiring",
@@ -51,8 +50,15 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
+#: Names that other distributions provide: asking core for one says which to install.
+_ELSEWHERE = {"train": ("engrammar-train", "from engrammar_train import train")}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
+    if name in _ELSEWHERE:
+        dist, statement = _ELSEWHERE[name]
+        raise AttributeError(f"engrammar.{name} is provided by {dist}: pip install {dist}, then `{statement}`")
     if module is None:
         raise AttributeError(f"module 'engrammar' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -80,5 +86,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         state_nbytes,
     )
     from .task import Task, TaskBatch, TaskSpec
-    from .training import train
     from .wiring import Wiring, build_wiring

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from engrammar.task import Task, TaskBatch
-from engrammar.training import Trainer
 from engrammar_ntm import NTM
 from engrammar_ntm.plots import plot_trace
+from engrammar_train import Trainer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ["read_weights", "write_weights", "controls", "memory"]

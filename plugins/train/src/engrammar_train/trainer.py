@@ -26,7 +26,6 @@ from typing import Any
 
 import pluggy
 import torch
-
 from engrammar.component import Component
 from engrammar.hooks import make_plugin_manager
 from engrammar.spec import SpecError, structure, unstructure
@@ -49,7 +48,7 @@ class Trainer:
     """Trains ``model`` on ``task`` as ``config`` says.
 
     ``recipe`` and ``task_data`` (plain data describing model and task, see
-    :mod:`engrammar.training.model`) go into checkpoints so that ``engrammar eval`` can rebuild the
+    :mod:`engrammar_train.model`) go into checkpoints so that ``engrammar eval`` can rebuild the
     model; ``hooks`` are objects implementing :mod:`engrammar.hooks` (or a ready plugin manager).
     Attributes the hooks may use: ``model``, ``task``, ``config``, ``optimizer``, ``scheduler``,
     ``step`` (optimizer steps done), ``epoch``, ``device``, ``out_dir``, ``last_eval``.

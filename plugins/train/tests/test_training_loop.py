@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import engrammar
+import engrammar_train
 import pytest
 import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.hooks import hookimpl
 from engrammar.task import TaskBatch
-from engrammar.training import TrainConfig, Trainer, build_for_task, build_task
+from engrammar_train import TrainConfig, Trainer, build_for_task, build_task
 
 
 def _trainer(tmp_path=None, hooks=(), model=None, **config) -> Trainer:
@@ -201,11 +202,11 @@ def test_learning_improves_the_metric() -> None:
 
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(engrammar.SpecError, match="train.optimizer: must be one of"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
     with pytest.raises(engrammar.SpecError, match="train.clip: unknown field; did you mean 'grad_clip'"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
     with pytest.raises(engrammar.SpecError, match=r"train: betas must each be in \[0, 1\), got \[0.9, 2.0\]"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.betas=[0.9, 2.0]"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.betas=[0.9, 2.0]"], progress=False)
     assert TrainConfig().grad_clip == 1.0 and TrainConfig().optimizer == "adamw"
 
 
