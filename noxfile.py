@@ -103,3 +103,37 @@ def demo(session: nox.Session) -> None:
     session.run("engrammar", "list", env=_env())
     # One intra-op thread: the figures in docs/training.md were measured that way.
     session.run("python", "examples/demo.py", *session.posargs, env=_env())
+
+
+# The peer packages the benchmarks compare against; never dependencies of a plugin or its tests.
+BENCH_REFERENCES = ("dnc", "flann", "fla-core", "triton", "einops", "titans-pytorch", "x-transformers")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Install the reference packages beside every plugin, then run the benchmark scripts named
+    (default: all of benchmarks/*.py). Each prints its table; none asserts a timing."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    # --no-deps: a reference package must not replace the pinned torch.
+    session.install("--no-deps", *BENCH_REFERENCES)
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("*.py"))
+    for script in scripts:
+        session.run("python", script, env=_env())
+
+
+@nox.session
+def figures(session: nox.Session) -> None:
+    """Regenerate the figures under docs/figures/ from training runs (not committed by hand)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    run = "runs/figures/gated_delta_rnn-antipodal"
+    session.run(
+        "engrammar", "train", "plugins/gated_delta/examples/gated_delta_rnn_antipodal.yaml",
+        "--task", "antipodal", "--steps", "600", "--batch-size", "32",
+        "--set", "train.lr=3e-3", "--set", "train.eval_every=50", "--out", run,
+        env=_env(),
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "engrammar_gated_delta.plots", run,
+        "--out", "docs/figures/gated_delta", "--time-range", "0", "200",
+        env=_env(),
+    )  # fmt: skip

@@ -36,6 +36,18 @@ _LAZY: dict[str, str] = {
     "scatter_batch": "engrammar.state",
     "reset_where": "engrammar.state",
     "state_nbytes": "engrammar.state",
+    "state_shapes": "engrammar.state",
+    "flatten_state": "engrammar.state",
+    "unflatten_state": "engrammar.state",
+    # auxiliary losses, metrics and traces
+    "recording": "engrammar.recorder",
+    "Recording": "engrammar.recorder",
+    "Pooled": "engrammar.recorder",
+    "report_loss": "engrammar.recorder",
+    "report_metric": "engrammar.recorder",
+    "report_trace": "engrammar.recorder",
+    "is_recording": "engrammar.recorder",
+    "is_tracing": "engrammar.recorder",
     # tasks and training hooks
     "Task": "engrammar.task",
     "TaskSpec": "engrammar.task",
@@ -73,17 +85,30 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .component import Component, Stateful
     from .hooks import hookimpl, make_plugin_manager
+    from .recorder import (
+        Pooled,
+        Recording,
+        is_recording,
+        is_tracing,
+        recording,
+        report_loss,
+        report_metric,
+        report_trace,
+    )
     from .registry import ComponentInfo, RegistryError, build, components, register, unregister
     from .spec import ComponentSpec, SpecError, field, structure, unstructure
     from .state import (
         StateEntry,
         clone_state,
         detach_state,
+        flatten_state,
         map_state,
         reset_where,
         scatter_batch,
         select_batch,
         state_nbytes,
+        state_shapes,
+        unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec
     from .wiring import Wiring, build_wiring
