@@ -15,8 +15,8 @@ TestWindowPersistent = conformance_tests("sliding_window", specs=[{**SMALL, "win
 TestShortTermAlias = conformance_tests("short_term", specs=[{**SMALL, "window": 3, "num_heads": 1}])
 
 TestPersistentMemory = conformance_tests("persistent_memory", specs=[{**SMALL, "num_slots": 3}])
-TestPersistentMemoryOneSlot = conformance_tests(
-    "persistent_memory", specs=[{"hidden_size": 2, "num_heads": 1, "head_dim": 3, "num_slots": 1}]
+TestPersistentMemoryOneHead = conformance_tests(
+    "persistent_memory", specs=[{"hidden_size": 2, "num_heads": 1, "head_dim": 3, "num_slots": 2}]
 )
 
 # The key/value cache grows one slot per token: its length is not the declared one, and a reset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import engrammar
+import pytest
 import torch
 from engrammar_attention.reference import persistent_reference
 
@@ -40,6 +41,12 @@ def test_slots_are_parameters_named_persistent_and_nothing_is_written_per_sample
     torch.testing.assert_close(y_step, y[:, 3])  # each step reads the same slots, whatever came before
     resets = torch.ones(2, 5, dtype=torch.bool)
     torch.testing.assert_close(model(x, resets=resets)[0], y)
+
+
+def test_a_single_slot_is_refused():
+    """softmax over one slot is 1 whatever the query: the read would be a constant."""
+    with pytest.raises(engrammar.SpecError, match="num_slots"):
+        _build(num_slots=1)
 
 
 def test_a_slot_change_changes_the_output():

@@ -39,7 +39,8 @@ class KVAttention(CachedAttention):
         return total if self.spec.max_length is None else min(total, self.spec.max_length)
 
     def state_spec(self) -> dict[str, StateEntry]:
-        cache = (self.num_heads, 0, self.head_dim)
+        # "cache": a run-time dimension, 0 at first, one slot per token seen (at most max_length)
+        cache = (self.num_heads, "cache", self.head_dim)
         cap = "" if self.spec.max_length is None else f", at most {self.spec.max_length}"
         return {
             "keys": StateEntry(cache, doc=f"rotated keys, oldest slot first; one slot per token seen{cap}"),

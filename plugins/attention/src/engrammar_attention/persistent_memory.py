@@ -26,7 +26,9 @@ __all__ = ["PersistentMemory", "PersistentMemorySpec"]
 @spec
 class PersistentMemorySpec(ComponentSpec):
     hidden_size: int = field(default=64, validator=ge(1), doc="width of the output")
-    num_slots: int = field(default=16, validator=ge(1), doc="learned key/value slots per head")
+    num_slots: int = field(
+        default=16, validator=ge(2), doc="learned key/value slots per head (one would make every read the same)"
+    )
     num_heads: int = field(default=4, validator=ge(1), doc="attention heads, each with its own slots")
     head_dim: int = field(default=16, validator=ge(1), doc="query, key and value width per head")
 
