@@ -19,15 +19,8 @@ TestPersistentMemoryOneHead = conformance_tests(
     "persistent_memory", specs=[{"hidden_size": 2, "num_heads": 1, "head_dim": 3, "num_slots": 2}]
 )
 
-# The key/value cache grows one slot per token: its length is not the declared one, and a reset
-# sample's cache keeps (zeroed) slots a fresh run does not have.
-_GROWS = "the key/value cache grows one slot per token"
-TestKV = conformance_tests("kv_attention", specs=[SMALL], skip={"state_declared": _GROWS, "resets": _GROWS})
-TestKVMaxLength = conformance_tests(
-    "kv_attention", specs=[{**SMALL, "max_length": 2}], skip={"state_declared": _GROWS, "resets": _GROWS}
-)
+TestKV = conformance_tests("kv_attention", specs=[SMALL])
+TestKVMaxLength = conformance_tests("kv_attention", specs=[{**SMALL, "max_length": 2}])
 TestKVPersistentNoRotary = conformance_tests(
-    "attention_memory",
-    specs=[{**SMALL, "rotary": False, "persistent_slots": 2}],
-    skip={"state_declared": _GROWS, "resets": _GROWS},
+    "attention_memory", specs=[{**SMALL, "rotary": False, "persistent_slots": 2}]
 )

@@ -94,18 +94,6 @@ class CachedAttention(Component):
         y, state = self._run(x_t[:, None], state, None)
         return y[:, 0], state
 
-    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
-        """Empty the cache of the samples where ``mask`` (B,) is true and restart their position.
-
-        The cache keeps its length (other samples still use their slots): the reset samples' slots
-        are zeroed, and a position of 0 marks every one of them as empty."""
-        slots = mask[:, None, None, None]
-        return {
-            "keys": torch.where(slots, torch.zeros_like(state["keys"]), state["keys"]),
-            "values": torch.where(slots, torch.zeros_like(state["values"]), state["values"]),
-            "position": torch.where(mask, torch.zeros_like(state["position"]), state["position"]),
-        }
-
     def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
         batch, length = x.shape[:2]
         cached_keys, cached_values, position = state["keys"], state["values"], state["position"]

@@ -10,6 +10,7 @@ full masked attention instead of blocks. Whole sequences run one fused masked at
 
 from __future__ import annotations
 
+import attrs
 from engrammar.spec import field, ge, spec
 from engrammar.state import StateEntry
 
@@ -39,11 +40,11 @@ class KVAttention(CachedAttention):
         return total if self.spec.max_length is None else min(total, self.spec.max_length)
 
     def state_spec(self) -> dict[str, StateEntry]:
-        # "cache": a run-time dimension, 0 at first, one slot per token seen (at most max_length)
-        cache = (self.num_heads, "cache", self.head_dim)
-        cap = "" if self.spec.max_length is None else f", at most {self.spec.max_length}"
+        # "cache": a run-time dimension, 0 at first, one slot per token seen (at most max_length);
+        # a sample's newest min(position, length) slots are its own, older ones padding
+        cache = StateEntry((self.num_heads, "cache", self.head_dim), max_length=self.spec.max_length, count="position")
         return {
-            "keys": StateEntry(cache, doc=f"rotated keys, oldest slot first; one slot per token seen{cap}"),
-            "values": StateEntry(cache, doc=f"values, oldest slot first; one slot per token seen{cap}"),
+            "keys": attrs.evolve(cache, doc="rotated keys, oldest slot first"),
+            "values": attrs.evolve(cache, doc="values, oldest slot first"),
             "position": StateEntry((), dtype="int64", doc="tokens seen since the last reset"),
         }
