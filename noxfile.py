@@ -39,14 +39,16 @@ FOLDERS = {_project(f)["name"]: f for f in ["core", *(f"plugins/{name}" for name
 
 def test_dependencies(folder: str) -> list[str]:
     """Folders of the first-party distributions that a package's ``test`` extra lists (a plugin's
-    tests may run another plugin, as engrammar-dnc's run the trainer of engrammar-train)."""
+    tests may need another first-party package; none of today's do: the trainer's trace plots of
+    the memories are tested across packages, in tests/test_trace_plots.py)."""
     extra = _project(folder).get("optional-dependencies", {}).get("test", [])
     names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
     return [FOLDERS[name] for name in names if name in FOLDERS]
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10")  # scipy: a reference in tests
+# scipy: a reference in tests; matplotlib: the plot tests (core and the plugins import it only to plot)
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7")
 
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
