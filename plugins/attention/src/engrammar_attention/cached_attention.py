@@ -21,11 +21,12 @@ from typing import Any
 
 import torch
 from engrammar.component import Component
+from engrammar.nn import rotary_angles, rotate
 from engrammar.spec import ComponentSpec, field, ge, gt, spec
 from engrammar.state import State
 from torch import Tensor, nn
 
-from .ops import full_attention, rotary_angles, rotate, segments
+from .ops import full_attention, segments
 from .persistent import PersistentSlots
 
 __all__ = ["AttentionSpec", "CachedAttention"]
@@ -102,6 +103,7 @@ class CachedAttention(Component):
         q, k, v = self.qkv_proj(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if self.spec.rotary:
             cos, sin = rotary_angles(positions, self.head_dim, self.spec.rope_base, q.dtype)
+            cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, K / 2): the same for every head
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         keys = torch.cat([cached_keys.to(k.dtype), k], dim=2)  # (B, H, S + T, K)
         values = torch.cat([cached_values.to(v.dtype), v], dim=2)

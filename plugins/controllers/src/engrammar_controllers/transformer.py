@@ -14,11 +14,12 @@ from __future__ import annotations
 import attrs
 import torch
 from engrammar.component import Component
+from engrammar.nn import rotary_angles
 from engrammar.spec import ComponentSpec, between, field, ge, gt, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
-from .attention import attention, rotary_angles, rotate
+from .attention import attention, rotate
 
 
 @spec

@@ -1,5 +1,5 @@
 """Op-level functions, usable on their own: the naive oracle, masked full attention (fused
-kernel), blocked sliding-window attention, the shared visibility rule and rotary embeddings.
+kernel), blocked sliding-window attention and the shared visibility rule.
 
 Shapes: q (B, H, T, K); k (B, H, S + T, K) and v (B, H, S + T, V) hold S cached slots followed by
 the T new tokens; ``first_visible`` (B, T) and ``span`` say which keys each query sees
@@ -8,7 +8,6 @@ the T new tokens; ``first_visible`` (B, T) and ``span`` say which keys each quer
 
 from .full import full_attention
 from .naive import naive_attention
-from .rotary import rotary_angles, rotate
 from .sliding import sliding_window_attention
 from .visibility import allowed_keys, segments
 
@@ -16,8 +15,6 @@ __all__ = [
     "allowed_keys",
     "full_attention",
     "naive_attention",
-    "rotary_angles",
-    "rotate",
     "segments",
     "sliding_window_attention",
 ]
