@@ -176,11 +176,11 @@ def widen_input(
         set_parameter(new, name, parameter)
         resized.append(Resized(name, old, parameter, where))
     old_buffers = dict(component.named_buffers())
-    for name, fresh in list(new.named_buffers()):
-        old = old_buffers.get(name)
-        if old is None or old.shape != fresh.shape:
+    for name, fresh_buffer in list(new.named_buffers()):
+        old_buffer = old_buffers.get(name)
+        if old_buffer is None or old_buffer.shape != fresh_buffer.shape:
             raise SpecError(path, f"cannot widen its input: buffer {name!r} depends on the input width")
-        _set_buffer(new, name, old)
+        _set_buffer(new, name, old_buffer)
     return new, resized
 
 
