@@ -44,6 +44,7 @@ __all__ = [
     "gt",
     "le",
     "load_mapping",
+    "lt",
     "load_yaml",
     "one_of",
     "optional",
@@ -143,6 +144,11 @@ def gt(bound: float) -> _Rule:
 def le(bound: float) -> _Rule:
     """Value must be ``<= bound``."""
     return _Rule(f"<= {bound}", lambda v: v <= bound)
+
+
+def lt(bound: float) -> _Rule:
+    """Value must be ``< bound``."""
+    return _Rule(f"< {bound}", lambda v: v < bound)
 
 
 def between(low: float, high: float, *, inclusive: bool = True) -> _Rule:
