@@ -3,7 +3,12 @@ the dynamic code of :mod:`.quantization` (Dettmers et al., 2022).
 
 Each step, for each parameter: dequantise m and v to float32, apply the AdamW update of
 :func:`.naive.adamw_reference` with the new gradient (so this step's update uses the exact new
-moments), then quantise m (signed code) and v (unsigned code) back. State per entry: 2 bytes, plus
+moments), then quantise m (signed code) and sqrt(v) (unsigned code) back. The second moment is kept
+as its square root, the quantity the update divides by: that halves its range in orders of
+magnitude. Kept as v itself, an entry whose gradient is 10^4 times smaller than its block's largest
+has v 10^8 times smaller, under the code's smallest step: it rounds to zero, and the next update
+divides by sqrt(v) computed from one gradient only and runs several times too long
+(``benchmarks/adamw8bit.py`` shows both). State per entry: 2 bytes, plus
 two float32 absmax values per block (8 / ``block_size`` bytes per entry): 2.03 bytes against
 float32 AdamW's 8, about 25 %. Parameters with fewer than ``min_8bit_size`` entries keep float32
 moments (their blocks would cost more than they save), as bitsandbytes does.
@@ -27,7 +32,8 @@ from .quantization import DEFAULT_BLOCK_SIZE, dequantize_blockwise, dynamic_code
 
 __all__ = ["QUANTISED_KEYS", "AdamW8bit", "state_bytes"]
 
-#: state entries of a quantised parameter (codes: uint8, flat; absmax: float32, per block)
+#: state entries of a quantised parameter (codes: uint8, flat; absmax: float32, per block);
+#: ``exp_avg_sq_*`` hold sqrt(v)
 QUANTISED_KEYS = ("exp_avg_codes", "exp_avg_absmax", "exp_avg_sq_codes", "exp_avg_sq_absmax")
 
 
@@ -81,10 +87,10 @@ class AdamW8bit(torch.optim.Optimizer):
         first = dequantize_blockwise(
             state["exp_avg_codes"], state["exp_avg_absmax"], self._code(True, parameter.device), shape, block
         )
-        second = dequantize_blockwise(
+        root = dequantize_blockwise(
             state["exp_avg_sq_codes"], state["exp_avg_sq_absmax"], self._code(False, parameter.device), shape, block
         )
-        return first, second
+        return first, root.square()
 
     def _store(self, parameter: Tensor, first: Tensor, second: Tensor) -> None:
         state = self.state[parameter]
@@ -96,7 +102,7 @@ class AdamW8bit(torch.optim.Optimizer):
             first, self._code(True, parameter.device), block
         )
         state["exp_avg_sq_codes"], state["exp_avg_sq_absmax"] = quantize_blockwise(
-            second, self._code(False, parameter.device), block
+            second.sqrt(), self._code(False, parameter.device), block
         )
 
     # ---- the step -----------------------------------------------------------------------------

@@ -15,8 +15,10 @@ value is ``± 10^(-e) · q`` with ``q`` the centre of one of ``2^f`` equal bins 
 - unsigned (second moments, never negative): the sign bit becomes a fraction bit, e = 0..7 with
   f = 7 - e, plus 0: 256 values.
 
-Small magnitudes keep their relative precision down to about 1e-6 (signed) or 1e-7 (unsigned) of
-their block's absmax, which is what Adam's moments need. ``quantize_blockwise`` finds the nearest
+Magnitudes down to about 1e-6 (signed) or 1e-7 (unsigned) of their block's absmax are represented,
+with a relative error of at most 7 % (signed) or 3.5 % (unsigned) in the top decade, doubling with
+every decade below: precision where the values are large, range where they are small, which suits
+Adam's moments. ``quantize_blockwise`` finds the nearest
 code by bisection over the midpoints between sorted codes; :mod:`.naive` keeps the arg-min over
 all 256 codes as the oracle.
 """
