@@ -54,6 +54,10 @@ _LAZY: dict[str, str] = {
     "TaskBatch": "engrammar.task",
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
+    # run-time checks
+    "typecheck": "engrammar.typechecking",
+    "typecheck_enabled": "engrammar.typechecking",
+    "TypecheckError": "engrammar.typechecking",
     # wiring
     "Wiring": "engrammar.wiring",
     "build_wiring": "engrammar.wiring",
@@ -111,4 +115,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec
+    from .typechecking import TypecheckError, typecheck, typecheck_enabled
     from .wiring import Wiring, build_wiring

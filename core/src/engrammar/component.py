@@ -23,6 +23,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from . import typechecking
 from .spec import ComponentSpec, SpecError, structure
 from .state import State, detach_state, reset_where, zeros_like_spec
 
@@ -38,6 +39,10 @@ class Component(nn.Module):
     """
 
     spec_cls: ClassVar[type[ComponentSpec]] = ComponentSpec
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        typechecking.class_defined(cls)  # with the run-time check on, wrap forward/step/init_state
 
     def __init__(self, spec: ComponentSpec | Mapping[str, Any] | None = None, **fields: Any) -> None:
         super().__init__()
@@ -175,6 +180,9 @@ class Component(nn.Module):
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in _spec_fields(self.spec).items())
         return f"{fields}, out_features={self.out_features}"
+
+
+typechecking.class_defined(Component)
 
 
 def _spec_fields(spec: Any) -> dict[str, Any]:

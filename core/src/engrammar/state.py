@@ -41,21 +41,37 @@ State = dict[str, Any]
 StateSpec = dict[str, Any]
 
 
-def _as_shape(value: Iterable[int]) -> tuple[int, ...]:
-    return tuple(int(v) for v in value)
+def _as_shape(value: Iterable[int | str]) -> tuple[int | str, ...]:
+    return tuple(v if isinstance(v, str) else int(v) for v in value)
+
+
+def _check_shape(instance: Any, attribute: Any, shape: tuple[int | str, ...]) -> None:
+    for dim in shape:
+        if isinstance(dim, str) and not dim.isidentifier():
+            raise ValueError(f"shape: a run-time dimension is named by an identifier, got {dim!r}")
+        if isinstance(dim, int) and dim < 0:
+            raise ValueError(f"shape: sizes must be >= 0, got {dim}")
 
 
 @attrs.frozen
 class StateEntry:
     """Declares one state tensor: its shape without the batch dimension, and its dtype.
 
+    A size in ``shape`` is an int, or a name for a size that changes at run time (a cache that
+    grows: ``("cache", 64)``); such a size is 0 in the initial state, and the entries of one
+    component that name the same dimension must agree on it (the run-time check holds them to it).
     ``dtype=None`` means "the floating dtype the component runs in"; give a torch dtype name
     (``"int64"``, ``"bool"``) for entries that are not floating point.
     """
 
-    shape: tuple[int, ...] = attrs.field(converter=_as_shape)
+    shape: tuple[int | str, ...] = attrs.field(converter=_as_shape, validator=_check_shape)
     dtype: str | None = None
     doc: str = ""
+
+    @property
+    def initial_shape(self) -> tuple[int, ...]:
+        """The shape in the initial state: run-time dimensions start at 0."""
+        return tuple(0 if isinstance(dim, str) else dim for dim in self.shape)
 
     def resolve_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
         return float_dtype if self.dtype is None else getattr(torch, self.dtype)
@@ -171,5 +187,5 @@ def zeros_like_spec(
         if isinstance(entry, Mapping):
             out[key] = zeros_like_spec(entry, batch_size, device=device, dtype=dtype)
         else:
-            out[key] = torch.zeros((batch_size, *entry.shape), device=device, dtype=entry.resolve_dtype(dtype))
+            out[key] = torch.zeros((batch_size, *entry.initial_shape), device=device, dtype=entry.resolve_dtype(dtype))
     return out

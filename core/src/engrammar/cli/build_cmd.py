@@ -90,5 +90,5 @@ def _state_bytes(described: Any, float_bytes: int) -> int:
             total += _state_bytes(entry, float_bytes)
             continue
         size = float_bytes if entry.dtype is None else torch.empty((), dtype=getattr(torch, entry.dtype)).element_size()
-        total += math.prod(entry.shape) * size
+        total += math.prod(entry.initial_shape) * size  # a cache that grows counts as empty
     return total

@@ -103,7 +103,9 @@ class Transformer(Component):
         return 0 if self.spec.window is None else self.spec.window - 1
 
     def state_spec(self) -> dict[str, StateEntry]:
-        cache = (self.spec.num_layers, self.cache_length, self.spec.hidden_size)
+        # Without a window the cache length is a run-time dimension: 0 at first, one slot per token.
+        length: int | str = self.cache_length if self.spec.window is not None else "cache"
+        cache = (self.spec.num_layers, length, self.spec.hidden_size)
         growth = "" if self.spec.window is not None else "; grows by one slot per token (no window)"
         return {
             "keys": StateEntry(cache, doc=f"rotated keys per layer, oldest slot first{growth}"),
