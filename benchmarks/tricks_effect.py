@@ -3,6 +3,7 @@ which the evaluation first reached a threshold.
 
     OMP_NUM_THREADS=1 python benchmarks/tricks_effect.py                 # every trick, 3 seeds
     OMP_NUM_THREADS=1 python benchmarks/tricks_effect.py --tricks none ghost_gradients --seeds 0 1
+    OMP_NUM_THREADS=1 python benchmarks/tricks_effect.py --tricks none --hidden 80   # neurogenesis' final size
 
 The task is `copy` (4 bits, sequences of 1 to 4) learnt by an LSTM of 32 units with a linear
 read-out, 600 steps of 16 sequences, AdamW at 3e-3, evaluated every 25 steps on fixed batches.
@@ -44,10 +45,10 @@ def make_trick(text: str):
     return cls(structure(options, cls.spec_cls, path=name))
 
 
-def train(trick_text: str, seed: int) -> tuple[float, int | None]:
+def train(trick_text: str, seed: int, hidden: int = 32) -> tuple[float, int | None]:
     task, _ = build_task({"use": "copy", "bits": 4, "max_length": 4})
     torch.manual_seed(seed)
-    model, recipe = build_for_task({"use": "lstm", "hidden_size": 32}, task)
+    model, recipe = build_for_task({"use": "lstm", "hidden_size": hidden}, task)
     config = structure({**SETTINGS, "seed": seed, "device": "cpu"}, TrainConfig)
     hooks, optimizer = [], None
     if trick_text != "none":
@@ -73,11 +74,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tricks", nargs="*", default=TRICKS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--hidden", type=int, default=32, help="the LSTM's units (neurogenesis starts there)")
     args = parser.parse_args()
-    print(f"copy (4 bits, length 1-4), lstm 32, {SETTINGS['steps']} steps; seeds {args.seeds}")
+    print(f"copy (4 bits, length 1-4), lstm {args.hidden}, {SETTINGS['steps']} steps; seeds {args.seeds}")
     print(f"{'trick':50} {'final bit errors (per seed)':>30} {'median':>7} {f'steps to <= {THRESHOLD}':>18}")
     for text in args.tricks:
-        results = [train(text, seed) for seed in args.seeds]
+        results = [train(text, seed, args.hidden) for seed in args.seeds]
         finals = [f for f, _ in results]
         steps = [s if s is not None else "-" for _, s in results]
         cells = " ".join(f"{f:.2f}" for f in finals)
