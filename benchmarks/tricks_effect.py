@@ -35,6 +35,16 @@ SETTINGS = {"steps": 600, "batch_size": 16, "lr": 3e-3, "eval_every": 25, "log_e
 THRESHOLD = 1.0  # bits wrong per sequence
 
 
+class EvaluatingTrainer(Trainer):
+    """Calls the evaluation hooks around every evaluation (ema_weights evaluates its average)."""
+
+    def evaluate(self, *args, **kwargs):
+        self.hooks.hook.on_evaluate_start(trainer=self)
+        metrics = super().evaluate(*args, **kwargs)
+        self.hooks.hook.on_evaluate_end(trainer=self, metrics=metrics)
+        return metrics
+
+
 def make_trick(text: str):
     name, _, rest = text.partition(":")
     options = {}
@@ -56,7 +66,7 @@ def train(trick_text: str, seed: int, hidden: int = 32) -> tuple[float, int | No
         hooks.append(trick)
         if hasattr(trick, "make_optimizer"):  # adamw8bit supplies the optimizer
             optimizer = trick.make(list(model.parameters()), config.lr, tuple(config.betas), config.weight_decay)
-    trainer = Trainer(model, task, config, hooks=hooks, recipe=recipe, optimizer=optimizer, progress=False)
+    trainer = EvaluatingTrainer(model, task, config, hooks=hooks, recipe=recipe, optimizer=optimizer, progress=False)
     reached: list[int | None] = [None]
 
     class Watch:
