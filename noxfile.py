@@ -55,11 +55,12 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
 
-def install(session: nox.Session, *packages: str) -> None:
+def install(session: nox.Session, *packages: str, test: bool = True) -> None:
     session.install(*CONSTRAINTS, "torch")
-    # core with its test extra (the conformance suite's round trip needs safetensors)
-    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if p == "core" else p)]
-    session.install(*CONSTRAINTS, *editable, *TEST_TOOLS)
+    # For tests, each package with its test extra: what its tests need (safetensors for core's
+    # conformance round trip, TensorBoard and MLflow for engrammar-train's loggers, ...).
+    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if test else p)]
+    session.install(*CONSTRAINTS, *editable, *(TEST_TOOLS if test else ()))
 
 
 def _env() -> dict[str, str]:
@@ -101,7 +102,7 @@ def types(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The README demo: list what is installed, then train a small model on CPU."""
-    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS), test=False)
     session.run("engrammar", "list", env=_env())
     # One intra-op thread: the figures in docs/training.md were measured that way.
     session.run("python", "examples/demo.py", *session.posargs, env=_env())

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DNC = {"memory_size": 4, "word_size": 3, "num_reads": 2, "num_writes": 1}
 NTM = {"memory_size": 4, "word_size": 3, "num_reads": 1, "num_writes": 1}
 DELTANET = {"hidden_size": 3, "num_heads": 2, "head_dim": 3, "value_dim": 2}
+ATTENTION = {"hidden_size": 3, "num_heads": 2, "head_dim": 2}
 
 #: name -> representative specs (the option sets of each plugin's conformance tests).
 SPECS: dict[str, list[dict[str, Any]]] = {
@@ -63,6 +64,17 @@ SPECS: dict[str, list[dict[str, Any]]] = {
         {"in_features": 3, **DELTANET, "chunk_size": 3, "conv_size": 2},
         {"in_features": 3, **DELTANET, "mode": "recurrent"},
     ],
+    "kv_attention": [
+        {"in_features": 3, **ATTENTION},  # cache grows
+        {"in_features": 3, **ATTENTION, "max_length": 2, "persistent_slots": 2},
+    ],
+    "attention_memory": [{"in_features": 3, **ATTENTION, "rotary": False}],
+    "sliding_window": [
+        {"in_features": 3, **ATTENTION, "window": 2},
+        {"in_features": 3, **ATTENTION, "window": 3, "persistent_slots": 2},
+    ],
+    "short_term": [{"in_features": 3, **ATTENTION, "window": 1}],
+    "persistent_memory": [{"in_features": 3, **ATTENTION, "num_slots": 3}],
 }
 CASES = [(name, spec) for name, specs in SPECS.items() for spec in specs]
 

@@ -430,12 +430,13 @@ class GrowingCache(Component):
         return self.in_features
 
     def state_spec(self) -> dict[str, StateEntry]:
-        return {"keys": StateEntry(("cache", self.in_features)), "values": StateEntry(("cache", self.in_features))}
+        cache = StateEntry(("cache", self.in_features), count="seen")
+        return {"keys": cache, "values": cache, "seen": StateEntry((), dtype="int64")}
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         keys = torch.cat([state["keys"], x_t[:, None]], dim=1)
         values = torch.cat([state["values"], 2 * x_t[:, None]], dim=1)
-        return values.mean(dim=1), {"keys": keys, "values": values}
+        return values.mean(dim=1), {"keys": keys, "values": values, "seen": state["seen"] + 1}
 
 
 class GrowingCacheOutOfStep(GrowingCache):
@@ -443,7 +444,7 @@ class GrowingCacheOutOfStep(GrowingCache):
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         y, new = super()._step(x_t, state)
-        return y, {"keys": new["keys"], "values": state["values"]}
+        return y, {**new, "values": state["values"]}
 
 
 def test_run_time_dimensions_grow_and_must_agree(checked: None) -> None:
@@ -461,9 +462,9 @@ def test_run_time_dimensions_grow_and_must_agree(checked: None) -> None:
 
 
 def test_state_entry_dimension_names_are_validated() -> None:
-    assert StateEntry(("cache", 4)).initial_shape == (0, 4)
+    assert StateEntry(("cache", 4), count="n").initial_shape == (0, 4)
     with pytest.raises(ValueError, match="named by an identifier"):
-        StateEntry(("a cache", 4))
+        StateEntry(("a cache", 4), count="n")
     with pytest.raises(ValueError, match=">= 0"):
         StateEntry((-1,))
 

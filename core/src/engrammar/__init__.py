@@ -39,6 +39,9 @@ _LAZY: dict[str, str] = {
     "state_shapes": "engrammar.state",
     "flatten_state": "engrammar.state",
     "unflatten_state": "engrammar.state",
+    "declared_nbytes": "engrammar.state",
+    "grow_like": "engrammar.state",
+    "trim_state": "engrammar.state",
     # auxiliary losses, metrics and traces
     "recording": "engrammar.recorder",
     "Recording": "engrammar.recorder",
@@ -104,14 +107,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .state import (
         StateEntry,
         clone_state,
+        declared_nbytes,
         detach_state,
         flatten_state,
+        grow_like,
         map_state,
         reset_where,
         scatter_batch,
         select_batch,
         state_nbytes,
         state_shapes,
+        trim_state,
         unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec

@@ -1,6 +1,6 @@
 """Building blocks that several component families share, so a memory author reuses them instead
 of copying: content addressing and sharpening (:mod:`.addressing`), reading and writing a memory
-matrix (:mod:`.read_write`), the read-out of read vectors (:class:`ReadOut`), loading state dicts
+matrix (:mod:`.read_write`), rotary position embeddings (:mod:`.rotary`), the read-out of read vectors (:class:`ReadOut`), loading state dicts
 saved under older parameter names (:func:`rename_on_load`), gate activations selectable by name
 (with a straight-through Heaviside), weight initialisation schemes, the ``Trace`` accumulator in
 which a recording keeps what a component reports with ``engrammar.report_trace``, and scaffolding
@@ -22,6 +22,7 @@ from .initialization import INITIALIZATIONS, initialize_linear
 from .migration import KeyRenames, rename_on_load
 from .read_out import ReadOut
 from .read_write import read_memory, write_memory
+from .rotary import rotary_angles, rotate
 from .trace import Trace
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "plotting",
     "read_memory",
     "rename_on_load",
+    "rotary_angles",
+    "rotate",
     "sharpen",
     "write_memory",
 ]
