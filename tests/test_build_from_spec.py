@@ -40,9 +40,12 @@ print(json.dumps(report))
 """
 
 
-#: Spec fields a component needs beyond in_features / out_features / input_sizes (none so far):
-#: a new component whose spec has another required field adds its name and values here.
-EXTRA: dict[str, dict[str, object]] = {}
+#: Spec fields a component needs beyond in_features / out_features / input_sizes: a new component
+#: whose spec has another required field (or a choice between two) adds its name and values here.
+EXTRA: dict[str, dict[str, object]] = {
+    "darwinian_regeneration": {"threshold": 0.01},  # threshold or percentage
+    "neurogenesis": {"every": 10},  # every or patience
+}
 
 
 def test_every_installed_component_builds_from_its_spec_alone() -> None:

@@ -19,6 +19,16 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "engrammar-dnc": ("dnc",),
     "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),
     "engrammar-ntm": ("ntm",),
+    "engrammar-tricks": (
+        "ghost_gradients",
+        "synaptic_noise",
+        "darwinian_regeneration",
+        "neurogenesis",
+        "adamw8bit",
+        "ema_weights",
+        "grad_noise",
+        "agc",
+    ),
     "engrammar-tasks": ("copy", "repeat_copy", "associative_recall", "mqar", "parity", "antipodal"),
 }
 

@@ -7,8 +7,10 @@ optimizer, step counter and task. The trainer (and the Lightning adapter) call, 
     on_train_start -> [on_epoch_start] -> before_backward (per backward pass) -> after_backward
         -> before_optimizer_step -> after_optimizer_step -> [on_epoch_end] -> ... -> on_train_end
 
-``on_log`` whenever a metrics record is made (loggers implement it), and ``on_checkpoint_save`` /
-``on_checkpoint_load`` when a checkpoint is written or read.
+``on_log`` whenever a metrics record is made (loggers implement it), ``on_checkpoint_save`` /
+``on_checkpoint_load`` when a checkpoint is written or read (``before_checkpoint_restore`` before
+one is loaded), ``on_evaluate_start`` / ``on_evaluate_end`` around every evaluation, and
+``make_optimizer`` once, when the optimizer is made.
 """
 
 from __future__ import annotations
@@ -75,6 +77,28 @@ class HookSpecs:
     @hookspec
     def on_checkpoint_load(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
         """A checkpoint was read: restore this extension's state from ``checkpoint``."""
+
+    @hookspec
+    def before_checkpoint_restore(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint was read and is about to be restored, before the model's weights and the
+        optimizer's state are loaded: an extension that changes the model's structure during
+        training (neurogenesis) makes the model match the checkpoint here."""
+
+    @hookspec
+    def make_optimizer(self, trainer: Any, parameters: list[Any]) -> Any:
+        """Supply the run's optimizer: return a ``torch.optim.Optimizer`` over ``parameters`` (the
+        rate, betas and weight decay are in ``trainer.config``), or ``None`` to leave it to the
+        trainer. Called once, before training (and before a resume restores the optimizer's
+        state); at most one extension may return one."""
+
+    @hookspec
+    def on_evaluate_start(self, trainer: Any) -> None:
+        """Before each evaluation: an extension may put other weights in place to be evaluated
+        (an exponential moving average of the parameters, say)."""
+
+    @hookspec
+    def on_evaluate_end(self, trainer: Any, metrics: dict[str, float]) -> None:
+        """After each evaluation, with its metrics: undo what ``on_evaluate_start`` did."""
 
 
 def make_plugin_manager(plugins: Iterable[object] = ()) -> pluggy.PluginManager:
