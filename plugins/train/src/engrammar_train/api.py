@@ -158,7 +158,8 @@ def resume_from(trainer: Trainer, resume: bool) -> None:
 
 
 def _check_resumable(checkpoint: Mapping[str, Any], trainer: Trainer) -> None:
-    if checkpoint.get("model_spec") != trainer.recipe:
+    # A model grown during training (neurogenesis) is compared as it was built.
+    if checkpoint.get("initial_model_spec", checkpoint.get("model_spec")) != trainer.initial_recipe:
         raise SpecError("resume", "the checkpoint there was trained with another model; choose another output folder")
     if checkpoint.get("task") != trainer.task_data:
         raise SpecError("resume", "the checkpoint there was trained on another task (or task settings)")

@@ -25,6 +25,7 @@ gives the same weights as 2N steps straight, on any number of processes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -122,7 +123,15 @@ class Trainer:
         self.model: Component = self.module.module  # the component itself: what the loop calls
         self._sharded = shards_gradients(cfg)
         self._forward = self.module if self._sharded else self.model
-        raw_optimizer = optimizer if optimizer is not None else make_optimizer(self.model.parameters(), cfg)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.recipe = dict(recipe) if recipe is not None else None
+        # The model as built; ``recipe`` follows the model when a trick grows it during training.
+        self.initial_recipe = copy.deepcopy(self.recipe)
+        self.task_data = dict(task_data) if task_data is not None else None
+        self.progress = progress and self.is_main
+        self.hooks = hooks if isinstance(hooks, pluggy.PluginManager) else make_plugin_manager(hooks)
+        self._add_extensions()  # before the optimizer: a trick may supply it
+        raw_optimizer = optimizer if optimizer is not None else self._make_optimizer()
         self.optimizer = self.fabric.setup_optimizers(raw_optimizer)
         if isinstance(data, TensorBatches):
             data.rank, data.world_size = self.rank, self.world_size
@@ -143,12 +152,6 @@ class Trainer:
             raise SpecError("data", "the training data yields no batch (an empty dataset or DataLoader)")
         self.total_steps = self._total_steps()
         self.scheduler = make_scheduler(raw_optimizer, cfg, self.total_steps)
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.recipe = dict(recipe) if recipe is not None else None
-        self.task_data = dict(task_data) if task_data is not None else None
-        self.progress = progress and self.is_main
-        self.hooks = hooks if isinstance(hooks, pluggy.PluginManager) else make_plugin_manager(hooks)
-        self._add_extensions()
         metric = cfg.monitor or task.metric_name
         mode = cfg.monitor_mode
         if mode == "auto":
@@ -185,6 +188,14 @@ class Trainer:
         for index, entry in enumerate(self.config.loggers):
             path = f"train.loggers[{index}]"
             register_checked(self.hooks, load_logger(entry, path), path)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer a trick supplies (``make_optimizer`` hook), else the configured one."""
+        parameters = list(self.model.parameters())
+        offered = self.hooks.hook.make_optimizer(trainer=self, parameters=parameters)
+        if len(offered) > 1:
+            raise SpecError("train.tricks", f"{len(offered)} tricks each supply the optimizer; enable at most one")
+        return offered[0] if offered else make_optimizer(parameters, self.config)
 
     def add_extension(self, extension: object, name: str) -> None:
         """Register a trick or logger object (checked like the configured ones)."""
@@ -333,7 +344,17 @@ class Trainer:
     def evaluate(self, batches: int | None = None, seed: int | None = None) -> dict[str, float]:
         """The task's metrics: on the validation data when there is some, else averaged over fixed
         evaluation batches of the task (see :func:`evaluate_model`). Every process evaluates the
-        same data, so every process takes the same decisions from the result."""
+        same data, so every process takes the same decisions from the result. Extensions may put
+        other weights in place for it (``on_evaluate_start`` / ``on_evaluate_end``)."""
+        self.hooks.hook.on_evaluate_start(trainer=self)
+        metrics: dict[str, float] = {}
+        try:
+            metrics = self._evaluate(batches, seed)
+        finally:
+            self.hooks.hook.on_evaluate_end(trainer=self, metrics=metrics)
+        return metrics
+
+    def _evaluate(self, batches: int | None, seed: int | None) -> dict[str, float]:
         if not isinstance(self.source, GeneratedBatches):
             # Validation data, else the training data. Tensors are scored whole on every process; a
             # DataLoader's shares are scored where they are read and the sums added up.
@@ -408,6 +429,7 @@ class Trainer:
             "scaler": self.fabric.strategy.precision.state_dict(),
             "rng": rng,
             "model_spec": self.recipe,
+            "initial_model_spec": self.initial_recipe,
             "task": self.task_data,
             "config": unstructure(self.config),
             "metric": {"name": self.task.metric_name, "higher_is_better": self.task.higher_is_better},
@@ -456,6 +478,8 @@ class Trainer:
             path = Path(checkpoint)
             checkpoint = load_checkpoint(path)
             self.last_checkpoint = (path / CHECKPOINT_NAME if path.is_dir() else path, int(checkpoint["step"]))
+        # An extension that changed the model's structure (neurogenesis) makes it match first.
+        self.hooks.hook.before_checkpoint_restore(trainer=self, checkpoint=checkpoint)
         if self._sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
