@@ -1,0 +1,1 @@
+"""Neural memories that learn at test time, for engrammar."""

@@ -1,0 +1,156 @@
+"""Titans' long-term memory in chunks: the parallel form, for whole sequences.
+
+Same meaning as :mod:`.naive` (read it for the symbols). Every gradient of a chunk is taken at its
+anchor A, so the chunk's token gradients G_j = ∇ℓ_j(A) come from one batched forward and backward
+of the inner model, and momentum and forgetting are linear recurrences with scalar coefficients.
+Unrolled from the state (M₀, S₀) that entered the chunk, for t = 1 .. C:
+
+    S_t = E(0,t) S₀ − Σ_{j≤t} θ_j E(j,t) G_j                  E(j,t) = Π_{j<r≤t} η_r
+    M_t = F(0,t) M₀ + Σ_{r≤t} F(r,t) S_r                       F(r,t) = Π_{r<u≤t} (1 − α_u)
+        = λ_t M₀ + μ_t S₀ + Σ_{j≤t} c(t,j) G_j
+
+    λ_t = F(0,t),   μ_t = Σ_{r≤t} F(r,t) E(0,r),   c(t,j) = −θ_j Σ_{j≤r≤t} F(r,t) E(j,r)
+
+E and F are lower-triangular (C × C) matrices of exponentiated differences of cumulative logs
+(taken only where the difference is ≤ 0, so nothing overflows), so the scan of momentum and decay
+is c = −(F E) ⊙ θ, one small matrix product per chunk and head, for all chunks at once. The read
+y_t = f(q_t; M_t) goes through :meth:`..inner_model.InnerModel.read_through` (attention over the
+keys' activations, never forming M_t), and the state leaving the chunk is row C of the same
+formulas. Only the state passing, and the gradients at each new anchor, run chunk after chunk.
+
+Empty slots of the :class:`..layout.ChunkLayout` (a carried position, resets) have θ = 0, η = 1,
+α = 0 and do not add S to M: they change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..inner_model import InnerModel, Params, combine, select
+from ..layout import ChunkLayout
+from ..state import initial_memory_state
+
+__all__ = ["chunk_neural_memory"]
+
+
+def chunk_neural_memory(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    lr: Tensor,
+    log_momentum: Tensor | None,
+    log_retention: Tensor | None,
+    *,
+    model: InnerModel,
+    initial_weights: Mapping[str, Tensor],
+    state: Mapping[str, Any] | None = None,
+    resets: Tensor | None = None,
+    chunk_size: int = 16,
+    read_before_update: bool = False,
+    inner_loss: list[Tensor] | None = None,
+) -> tuple[Tensor, dict[str, Any]]:
+    """The whole sequence in chunks of ``chunk_size`` tokens; arguments and results as
+    :func:`.naive.naive_neural_memory`. When ``inner_loss`` is a list, each token's inner loss
+    ℓ_t(A_t) (B, T, H) is appended to it."""
+    batch, length = k.shape[:2]
+    has_momentum = log_momentum is not None
+    start = initial_memory_state(initial_weights, batch, has_momentum=has_momentum, chunk_size=chunk_size)
+    current = dict(start if state is None else state)
+    if length == 0:
+        if inner_loss is not None:
+            inner_loss.append(v.new_zeros(batch, 0, k.shape[2]))
+        return v.new_zeros(batch, 0, *v.shape[2:]), current
+    position = current.get("position", torch.zeros(batch, dtype=torch.long, device=k.device))
+    layout = ChunkLayout.plan(position, resets, length, chunk_size)
+    queries, keys, values = (layout.to_chunks(x) for x in (q, k, v))  # (N, B, H, C, d)
+    real = layout.real[:, :, None, :].to(k.dtype)  # (N, B, 1, C)
+    theta = layout.to_chunks(lr)  # (N, B, H, C), 0 in empty slots
+    coefficients = _coefficients(
+        theta,
+        None if log_momentum is None else layout.to_chunks(log_momentum),
+        None if log_retention is None else layout.to_chunks(log_retention),
+        real,
+    )
+    keep_from_start, momentum_into_weights, gradient_mix, momentum_from_start, momentum_mix = coefficients
+
+    weights: Params = current["weights"]
+    anchor: Params = current.get("anchor", weights)
+    momentum: Params | None = current.get("momentum")
+    resets_in_chunk = layout.resets.any(1).tolist()
+    outputs, losses = [], []
+    for n in range(layout.num_chunks):
+        if resets_in_chunk[n]:
+            restart = layout.resets[n]
+            weights = select(restart, start["weights"], weights)
+            anchor = select(restart, start["weights"], anchor)
+            if momentum is not None:
+                momentum = select(restart, start["momentum"], momentum)
+        inputs, deltas, loss = model.gradients(anchor, keys[n], values[n])
+        losses.append(loss)
+        if read_before_update:
+            outputs.append(model.forward(anchor, queries[n]))
+        else:
+            carried = [(keep_from_start[n], weights)]
+            if momentum is not None:
+                carried.append((momentum_into_weights[n], momentum))
+            outputs.append(model.read_through(queries[n], carried, gradient_mix[n], inputs, deltas))
+        terms: list[tuple[Tensor | float, Mapping[str, Tensor]]] = [
+            (keep_from_start[n][..., -1], weights),
+            (1.0, model.gradient_sum(inputs, deltas, gradient_mix[n][..., -1, :])),
+        ]
+        if momentum is not None:
+            terms.append((momentum_into_weights[n][..., -1], momentum))
+            momentum = combine(
+                [
+                    (momentum_from_start[n][..., -1], momentum),
+                    (1.0, model.gradient_sum(inputs, deltas, momentum_mix[n])),
+                ]
+            )
+        weights = combine(terms)
+        anchor = weights if chunk_size == 1 else select(layout.commits[n], weights, anchor)
+
+    final: dict[str, Any] = {"weights": weights}
+    if momentum is not None:
+        final["momentum"] = momentum
+    if chunk_size > 1:
+        final["anchor"] = anchor
+        final["position"] = layout.final_position
+    if inner_loss is not None:
+        inner_loss.append(layout.from_chunks(torch.stack(losses), length))
+    return layout.from_chunks(torch.stack(outputs), length), final
+
+
+def _coefficients(
+    theta: Tensor, log_momentum: Tensor | None, log_retention: Tensor | None, real: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """λ, μ (N, B, H, C); c (N, B, H, C, C) indexed [t, j]; E(0, t) (N, B, H, C); the momentum's
+    last row −θ_j E(j, C) (N, B, H, C). μ, E(0, ·) and the last row are zeros without momentum."""
+    size = theta.shape[-1]
+    lower = torch.ones(size, size, dtype=torch.bool, device=theta.device).tril()
+    if log_retention is None:
+        keep_between = lower.to(theta.dtype).expand(*theta.shape, size)
+        keep_from_start = torch.ones_like(theta)
+    else:
+        keep_between = _decay_matrix(log_retention, lower)  # F[t, r]
+        keep_from_start = log_retention.cumsum(-1).exp()
+    if log_momentum is None:
+        zeros = torch.zeros_like(theta)
+        return keep_from_start, zeros, -keep_between * theta[..., None, :], zeros, zeros
+    momentum_between = _decay_matrix(log_momentum, lower)  # E[r, j]
+    momentum_from_start = log_momentum.cumsum(-1).exp()
+    adds_momentum = keep_between * real[..., None, :]  # F(r, t), zero where slot r is empty
+    momentum_into_weights = (adds_momentum @ momentum_from_start[..., None])[..., 0]
+    gradient_mix = -(adds_momentum @ momentum_between) * theta[..., None, :]
+    momentum_mix = -momentum_between[..., -1, :] * theta
+    return keep_from_start, momentum_into_weights, gradient_mix, momentum_from_start, momentum_mix
+
+
+def _decay_matrix(log_factor: Tensor, lower: Tensor) -> Tensor:
+    """[t, r] = Π_{r<u≤t} exp(log_factor_u) for r ≤ t, else 0: (..., C) -> (..., C, C)."""
+    cumulative = log_factor.cumsum(-1)
+    gaps = cumulative[..., :, None] - cumulative[..., None, :]
+    return gaps.masked_fill(~lower, float("-inf")).exp()
