@@ -143,9 +143,7 @@ class InnerModel:
             error = keys + normalized * gamma + beta - values
             upstream = (2.0 * self.loss_scale) * error * gamma  # ∂ℓ/∂(normalized)
             delta = inv_std * (
-                upstream
-                - upstream.mean(-1, keepdim=True)
-                - normalized * (upstream * normalized).mean(-1, keepdim=True)
+                upstream - upstream.mean(-1, keepdim=True) - normalized * (upstream * normalized).mean(-1, keepdim=True)
             )
         else:
             error = h - values

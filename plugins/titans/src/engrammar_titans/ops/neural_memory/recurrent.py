@@ -73,9 +73,7 @@ def recurrent_neural_memory(
     """The whole sequence through :func:`neural_memory_step`; arguments and results as
     :func:`.naive.naive_neural_memory`."""
     batch, length = k.shape[:2]
-    start = initial_memory_state(
-        initial_weights, batch, has_momentum=log_momentum is not None, chunk_size=chunk_size
-    )
+    start = initial_memory_state(initial_weights, batch, has_momentum=log_momentum is not None, chunk_size=chunk_size)
     current = dict(start if state is None else state)
     outputs = []
     for t in range(length):

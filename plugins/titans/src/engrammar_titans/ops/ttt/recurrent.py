@@ -79,8 +79,15 @@ def recurrent_ttt(
         if resets is not None:
             current = reset_state(current, start, resets[:, t])
         y_t, current, _ = ttt_step(
-            q[:, t], k[:, t], v[:, t], lr[:, t], current,
-            model=model, token_scale=token_scale, norm=norm, chunk_size=chunk_size,
+            q[:, t],
+            k[:, t],
+            v[:, t],
+            lr[:, t],
+            current,
+            model=model,
+            token_scale=token_scale,
+            norm=norm,
+            chunk_size=chunk_size,
         )
         outputs.append(y_t)
     if not outputs:
