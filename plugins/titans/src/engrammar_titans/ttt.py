@@ -84,9 +84,13 @@ class TTTLinear(Component):
         self.conv = ShortConvolution(self.qkv_width, s.conv_size) if s.use_short_conv else None
         self.lr_proj = nn.Linear(self.in_features, heads)
         self.token_offset = nn.Parameter(torch.zeros(s.chunk_size))  # c_i in e_i = max(1/i + c_i, 0)
+        # W ~ N(0, 1/d_in): the inner layer norm then sees outputs of unit scale (with tiny weights
+        # it would blow up their gradients and the inner loop would learn little but the last bias)
         self.initial_weights = nn.ParameterDict(
             {
-                name: nn.Parameter(torch.zeros(heads, *shape) if len(shape) == 1 else 0.02 * torch.randn(heads, *shape))
+                name: nn.Parameter(
+                    torch.zeros(heads, *shape) if len(shape) == 1 else torch.randn(heads, *shape) / shape[0] ** 0.5
+                )
                 for name, shape in self.model.shapes().items()
             }
         )
