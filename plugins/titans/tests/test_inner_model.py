@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from engrammar_titans.ops import ChunkLayout, InnerModel
-from engrammar_titans.ops.inner_model import combine
+from engrammar_titans.ops.inner_model import combine, mix, stack, unstack
 
 
 def models():
@@ -56,27 +56,42 @@ def test_hand_written_gradients_match_autograd(model):
 
 @pytest.mark.parametrize("model", models(), ids=lambda m: f"{m.widths}-bias{m.bias}-norm{m.residual_norm}")
 def test_read_through_equals_reading_explicit_per_token_weights(model):
-    weights, other = random_weights(model, seed=3), random_weights(model, seed=4)
+    """Batch and head dimensions of one each; two carried weight sets, stacked."""
+    weights, other = random_weights(model, 1, 1, seed=3), random_weights(model, 1, 1, seed=4)
     norm = norm_for(model)
     gen = torch.Generator().manual_seed(5)
     size = 4
-    keys = torch.randn(size, model.widths[0], generator=gen, dtype=torch.float64)
-    values = torch.randn(size, model.widths[-1], generator=gen, dtype=torch.float64)
-    queries = torch.randn(size, model.widths[0], generator=gen, dtype=torch.float64)
-    kappa = torch.randn(2, size, generator=gen, dtype=torch.float64)
-    mixing = torch.randn(size, size, generator=gen, dtype=torch.float64).tril()
+    keys = torch.randn(1, 1, size, model.widths[0], generator=gen, dtype=torch.float64)
+    values = torch.randn(1, 1, size, model.widths[-1], generator=gen, dtype=torch.float64)
+    queries = torch.randn(1, 1, size, model.widths[0], generator=gen, dtype=torch.float64)
+    kappa = torch.randn(1, 1, 2, size, generator=gen, dtype=torch.float64)
+    mixing = torch.randn(1, 1, size, size, generator=gen, dtype=torch.float64).tril()
     inputs, deltas, _ = model.gradients(weights, keys, values, norm)
-    got = model.read_through(queries, [(kappa[0], weights), (kappa[1], other)], mixing, inputs, deltas, norm)
+    got = model.read_through(queries, (kappa, stack([weights, other])), mixing, inputs, deltas, norm)
     for t in range(size):
-        explicit = combine(
-            [
-                (kappa[0, t].item(), weights),
-                (kappa[1, t].item(), other),
-                (1.0, model.gradient_sum(inputs, deltas, mixing[t])),
-            ]
-        )
-        expected = model.forward(explicit, queries[t : t + 1], norm)[0]
-        assert (got[t] - expected).abs().max() < 1e-12
+        per_token = model.gradient_sum(inputs, deltas, mixing[..., t, :])
+        explicit = combine([(kappa[..., 0, t], weights), (kappa[..., 1, t], other), (1.0, per_token)])
+        expected = model.forward(explicit, queries[..., t : t + 1, :], norm)[..., 0, :]
+        assert (got[..., t, :] - expected).abs().max() < 1e-12
+
+
+def test_stacked_gradient_sums_and_mixing_of_weight_sets():
+    model = InnerModel((3, 4, 2), bias=True)
+    weights, other = random_weights(model, 2, 1, seed=6), random_weights(model, 2, 1, seed=7)
+    gen = torch.Generator().manual_seed(8)
+    keys = torch.randn(2, 1, 5, 3, generator=gen, dtype=torch.float64)
+    values = torch.randn(2, 1, 5, 2, generator=gen, dtype=torch.float64)
+    inputs, deltas, _ = model.gradients(weights, keys, values)
+    rows = torch.randn(2, 1, 2, 5, generator=gen, dtype=torch.float64)
+    stacked = model.gradient_sum(inputs, deltas, rows)
+    matrix = torch.randn(2, 1, 3, 2, generator=gen, dtype=torch.float64)
+    mixed = mix(matrix, stack([weights, other]))
+    for r in range(2):
+        single = model.gradient_sum(inputs, deltas, rows[:, :, r])
+        assert all((unstack(stacked, r)[n] - single[n]).abs().max() < 1e-12 for n in single)
+    for r in range(3):
+        expected = combine([(matrix[:, :, r, 0], weights), (matrix[:, :, r, 1], other)])
+        assert all((unstack(mixed, r)[n] - expected[n]).abs().max() < 1e-12 for n in expected)
 
 
 def test_layout_of_a_carried_position_and_a_reset():

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["InnerModel", "Params", "combine", "select", "zeros_like_params"]
+__all__ = ["InnerModel", "Params", "combine", "mix", "select", "stack", "unstack", "zeros_like_params"]
 
 #: Fast weights by name ("w1", "b1", ...), each with the same leading batch dimensions.
 Params = dict[str, Tensor]
@@ -156,9 +156,20 @@ class InnerModel:
         return inputs, deltas, losses
 
     def gradient_sum(self, inputs: Sequence[Tensor], deltas: Sequence[Tensor], weights: Tensor) -> Params:
-        """Σ_j weights_j ∇ℓ_j over the C tokens: weights (..., C) -> weights-shaped dict (..., d_{l-1}, d_l)."""
+        """Σ_j weights_j ∇ℓ_j over the C tokens. weights (..., C) gives weights-shaped leaves
+        (..., d_{l-1}, d_l); weights (..., R, C) gives R sums at once, stacked: (..., R, d_{l-1}, d_l)."""
+        stacked = weights.dim() > inputs[0].dim() - 1
         total: Params = {}
         for layer, (a, delta) in enumerate(zip(inputs, deltas), start=1):
+            if stacked:
+                # one product for all R sums: rows (j, r·d) = w_{r,j} a_j, then (R·d, C) @ (C, d_l)
+                sets = weights.shape[-2]
+                scaled = (weights.transpose(-1, -2).unsqueeze(-1) * a.unsqueeze(-2)).flatten(-2)
+                product = scaled.transpose(-1, -2) @ delta  # (..., R·d_{l-1}, d_l)
+                total[f"w{layer}"] = product.unflatten(-2, (sets, a.shape[-1]))
+                if self.bias:
+                    total[f"b{layer}"] = weights @ delta
+                continue
             weighted = delta * weights.unsqueeze(-1)
             total[f"w{layer}"] = a.transpose(-1, -2) @ weighted
             if self.bias:
@@ -168,7 +179,7 @@ class InnerModel:
     def read_through(
         self,
         queries: Tensor,
-        carried: Sequence[tuple[Tensor, Mapping[str, Tensor]]],
+        carried: tuple[Tensor, Mapping[str, Tensor]],
         mixing: Tensor,
         inputs: Sequence[Tensor],
         deltas: Sequence[Tensor],
@@ -176,15 +187,19 @@ class InnerModel:
     ) -> Tensor:
         """f(q_t) under W(t) = Σ_r κ_r(t) X_r + Σ_j mixing(t, j) ∇ℓ_j, for each of the C queries.
 
-        queries (..., C, d_0); carried: pairs (κ_r (..., C), X_r); mixing (..., C, C), zero above
-        the diagonal for a causal read; inputs, deltas from :meth:`gradients` on the chunk's keys.
-        Returns (..., C, d_L).
+        queries (..., C, d_0); carried: κ (..., R, C) and the R weight sets stacked,
+        (..., R, d_{l-1}, d_l); mixing (..., C, C), zero above the diagonal for a causal read;
+        inputs, deltas from :meth:`gradients` on the chunk's keys. Returns (..., C, d_L).
         """
+        kappa, stack = carried
         h = queries
         for layer in range(1, self.depth + 1):
             z = (mixing * self._scores(h, inputs[layer - 1])) @ deltas[layer - 1]
-            for coefficient, weights in carried:
-                z = z + coefficient.unsqueeze(-1) * self._layer(weights, layer, h)
+            # Σ_r κ_r(t) h_t W_r as one product: rows (t, r·d) = κ_r(t) h_t against W stacked (R·d, d_l)
+            weighted = (kappa.transpose(-1, -2).unsqueeze(-1) * h.unsqueeze(-2)).flatten(-2)
+            z = z + weighted @ stack[f"w{layer}"].flatten(-3, -2)
+            if self.bias:
+                z = z + kappa.transpose(-1, -2) @ stack[f"b{layer}"]
             h = F.gelu(z) if layer < self.depth else z
         return self._finish(queries, h, norm)
 
@@ -218,3 +233,23 @@ def select(mask: Tensor, when_true: Mapping[str, Tensor], when_false: Mapping[st
 
 def zeros_like_params(params: Mapping[str, Tensor]) -> Params:
     return {name: torch.zeros_like(tensor) for name, tensor in params.items()}
+
+
+def stack(sets: Sequence[Mapping[str, Tensor]]) -> Params:
+    """R weight sets -> one, each leaf (..., R, ...): stacked after the batch and head dimensions."""
+    return {name: torch.stack([weights[name] for weights in sets], dim=2) for name in sets[0]}
+
+
+def unstack(stacked: Mapping[str, Tensor], index: int) -> Params:
+    """Weight set ``index`` of a stack (views, no copy)."""
+    return {name: tensor[:, :, index] for name, tensor in stacked.items()}
+
+
+def mix(matrix: Tensor, stacked: Mapping[str, Tensor]) -> Params:
+    """New weight sets as linear combinations of the stacked ones: matrix (B, H, R', R) ->
+    leaves (B, H, R', ...). One batched product per leaf."""
+    out: Params = {}
+    for name, tensor in stacked.items():
+        flat = tensor.flatten(3)  # (B, H, R, n)
+        out[name] = (matrix @ flat).reshape(*matrix.shape[:3], *tensor.shape[3:])
+    return out

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..inner_model import InnerModel, Params, combine, select
+from ..inner_model import InnerModel, Params, mix, select, stack, unstack
 from ..layout import ChunkLayout
 from ..state import initial_memory_state
 
@@ -69,66 +69,63 @@ def chunk_neural_memory(
     queries, keys, values = (layout.to_chunks(x) for x in (q, k, v))  # (N, B, H, C, d)
     real = layout.real[:, :, None, :].to(k.dtype)  # (N, B, 1, C)
     theta = layout.to_chunks(lr)  # (N, B, H, C), 0 in empty slots
-    coefficients = _coefficients(
+    kappa, gradient_mix, end_matrix, end_rows = _coefficients(
         theta,
         None if log_momentum is None else layout.to_chunks(log_momentum),
         None if log_retention is None else layout.to_chunks(log_retention),
         real,
     )
-    keep_from_start, momentum_into_weights, gradient_mix, momentum_from_start, momentum_mix = coefficients
 
-    weights: Params = current["weights"]
-    anchor: Params = current.get("anchor", weights)
-    momentum: Params | None = current.get("momentum")
+    # the carried weight sets, stacked: (M, S) with momentum, M alone without
+    sets = [current["weights"], current["momentum"]] if has_momentum else [current["weights"]]
+    carry = stack(sets)
+    anchor: Params = current.get("anchor", current["weights"])
+    initial_carry = stack([start["weights"], start["momentum"]] if has_momentum else [start["weights"]])
     resets_in_chunk = layout.resets.any(1).tolist()
+    commits_everywhere = layout.commits.all(1).tolist()
     outputs, losses = [], []
     for n in range(layout.num_chunks):
         if resets_in_chunk[n]:
             restart = layout.resets[n]
-            weights = select(restart, start["weights"], weights)
+            carry = select(restart, initial_carry, carry)
             anchor = select(restart, start["weights"], anchor)
-            if momentum is not None:
-                momentum = select(restart, start["momentum"], momentum)
         inputs, deltas, loss = model.gradients(anchor, keys[n], values[n])
         losses.append(loss)
         if read_before_update:
             outputs.append(model.forward(anchor, queries[n]))
         else:
-            carried = [(keep_from_start[n], weights)]
-            if momentum is not None:
-                carried.append((momentum_into_weights[n], momentum))
-            outputs.append(model.read_through(queries[n], carried, gradient_mix[n], inputs, deltas))
-        terms: list[tuple[Tensor | float, Mapping[str, Tensor]]] = [
-            (keep_from_start[n][..., -1], weights),
-            (1.0, model.gradient_sum(inputs, deltas, gradient_mix[n][..., -1, :])),
-        ]
-        if momentum is not None:
-            terms.append((momentum_into_weights[n][..., -1], momentum))
-            momentum = combine(
-                [
-                    (momentum_from_start[n][..., -1], momentum),
-                    (1.0, model.gradient_sum(inputs, deltas, momentum_mix[n])),
-                ]
-            )
-        weights = combine(terms)
-        anchor = weights if chunk_size == 1 else select(layout.commits[n], weights, anchor)
+            outputs.append(model.read_through(queries[n], (kappa[n], carry), gradient_mix[n], inputs, deltas))
+        carried = mix(end_matrix[n], carry)
+        gradients = model.gradient_sum(inputs, deltas, end_rows[n])
+        carry = {name: carried[name] + gradients[name] for name in carried}
+        weights = unstack(carry, 0)
+        if chunk_size == 1 or commits_everywhere[n]:
+            anchor = weights
+        else:
+            anchor = select(layout.commits[n], weights, anchor)
 
-    final: dict[str, Any] = {"weights": weights}
-    if momentum is not None:
-        final["momentum"] = momentum
+    final: dict[str, Any] = {"weights": _contiguous(unstack(carry, 0))}
+    if has_momentum:
+        final["momentum"] = _contiguous(unstack(carry, 1))
     if chunk_size > 1:
-        final["anchor"] = anchor
+        final["anchor"] = _contiguous(anchor)
         final["position"] = layout.final_position
     if inner_loss is not None:
         inner_loss.append(layout.from_chunks(torch.stack(losses), length))
     return layout.from_chunks(torch.stack(outputs), length), final
 
 
+def _contiguous(params: Mapping[str, Tensor]) -> Params:
+    return {name: tensor.contiguous() for name, tensor in params.items()}
+
+
 def _coefficients(
     theta: Tensor, log_momentum: Tensor | None, log_retention: Tensor | None, real: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """λ, μ (N, B, H, C); c (N, B, H, C, C) indexed [t, j]; E(0, t) (N, B, H, C); the momentum's
-    last row −θ_j E(j, C) (N, B, H, C). μ, E(0, ·) and the last row are zeros without momentum."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """For every chunk: κ (N, B, H, R, C), the read's coefficients of the carried (M, S) (or M);
+    c (N, B, H, C, C) indexed [t, j]; the (R × R) map of the carried sets to the chunk's end
+    (N, B, H, R, R); and the gradients' weights at the end (N, B, H, R, C): row C of c (and of
+    −θ_j E(j, t))."""
     size = theta.shape[-1]
     lower = torch.ones(size, size, dtype=torch.bool, device=theta.device).tril()
     if log_retention is None:
@@ -136,17 +133,23 @@ def _coefficients(
         keep_from_start = torch.ones_like(theta)
     else:
         keep_between = _decay_matrix(log_retention, lower)  # F[t, r]
-        keep_from_start = log_retention.cumsum(-1).exp()
+        keep_from_start = log_retention.cumsum(-1).exp()  # λ
     if log_momentum is None:
-        zeros = torch.zeros_like(theta)
-        return keep_from_start, zeros, -keep_between * theta[..., None, :], zeros, zeros
+        gradient_mix = -keep_between * theta[..., None, :]
+        end_matrix = keep_from_start[..., -1, None, None]
+        return keep_from_start[..., None, :], gradient_mix, end_matrix, gradient_mix[..., -1:, :]
     momentum_between = _decay_matrix(log_momentum, lower)  # E[r, j]
-    momentum_from_start = log_momentum.cumsum(-1).exp()
+    momentum_from_start = log_momentum.cumsum(-1).exp()  # ν
     adds_momentum = keep_between * real[..., None, :]  # F(r, t), zero where slot r is empty
-    momentum_into_weights = (adds_momentum @ momentum_from_start[..., None])[..., 0]
+    momentum_into_weights = (adds_momentum @ momentum_from_start[..., None])[..., 0]  # μ
     gradient_mix = -(adds_momentum @ momentum_between) * theta[..., None, :]
-    momentum_mix = -momentum_between[..., -1, :] * theta
-    return keep_from_start, momentum_into_weights, gradient_mix, momentum_from_start, momentum_mix
+    kappa = torch.stack([keep_from_start, momentum_into_weights], dim=-2)
+    last = kappa[..., -1]  # (λ_C, μ_C)
+    end_matrix = torch.stack(
+        [last, torch.stack([torch.zeros_like(last[..., 1]), momentum_from_start[..., -1]], -1)], -2
+    )
+    end_rows = torch.stack([gradient_mix[..., -1, :], -momentum_between[..., -1, :] * theta], dim=-2)
+    return kappa, gradient_mix, end_matrix, end_rows
 
 
 def _decay_matrix(log_factor: Tensor, lower: Tensor) -> Tensor:

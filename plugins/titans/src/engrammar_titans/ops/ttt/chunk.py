@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..inner_model import InnerModel, Params, combine, select, zeros_like_params
+from ..inner_model import InnerModel, Params, mix, select, stack, unstack
 from ..layout import ChunkLayout
 from ..state import initial_ttt_state
 
@@ -62,40 +62,52 @@ def chunk_ttt(
     scale = token_scale.to(k.dtype)  # e_t, (C,)
     lower = torch.ones(chunk_size, chunk_size, dtype=torch.bool, device=k.device).tril()
     mixing = (-scale[:, None] * eta[..., None, :]).masked_fill(~lower, 0.0)  # (N, B, H, C, C)
-    carry_scale = -scale.expand(*eta.shape[1:])  # (B, H, C)
-    ones = torch.ones_like(carry_scale)
+    kappa, end_matrix, end_rows = _coefficients(eta, scale, layout.commits, has_sum=chunk_size > 1)
     batched_norm = None if norm is None else (norm[0][:, None], norm[1][:, None])
 
-    anchor: Params = current["weights"]
-    gradient_sum: Params | None = current.get("gradient_sum")
+    # the carried weight sets, stacked: (W₀, Σ) for mini-batches, W₀ alone when every token commits
+    has_sum = chunk_size > 1
+    carry = stack([current["weights"], current["gradient_sum"]] if has_sum else [current["weights"]])
+    initial_carry = stack([start["weights"], start["gradient_sum"]] if has_sum else [start["weights"]])
     resets_in_chunk = layout.resets.any(1).tolist()
     outputs, losses = [], []
     for n in range(layout.num_chunks):
         if resets_in_chunk[n]:
-            restart = layout.resets[n]
-            anchor = select(restart, start["weights"], anchor)
-            if gradient_sum is not None:
-                gradient_sum = select(restart, start["gradient_sum"], gradient_sum)
+            carry = select(layout.resets[n], initial_carry, carry)
+        anchor = unstack(carry, 0)
         inputs, deltas, loss = model.gradients(anchor, keys[n], values[n], batched_norm)
         losses.append(loss)
-        carried: list[tuple[Tensor, Mapping[str, Tensor]]] = [(ones, anchor)]
-        if gradient_sum is not None:
-            carried.append((carry_scale, gradient_sum))
-        outputs.append(model.read_through(queries[n], carried, mixing[n], inputs, deltas, batched_norm))
-        chunk_sum = model.gradient_sum(inputs, deltas, eta[n])
-        total = chunk_sum if gradient_sum is None else combine([(1.0, gradient_sum), (1.0, chunk_sum)])
-        committed = combine([(1.0, anchor), (-scale[-1], total)])
-        if gradient_sum is None:  # chunk_size 1: every token commits
-            anchor = committed
-        else:
-            commit = layout.commits[n]
-            anchor = select(commit, committed, anchor)
-            gradient_sum = select(commit, zeros_like_params(total), total)
+        outputs.append(model.read_through(queries[n], (kappa, carry), mixing[n], inputs, deltas, batched_norm))
+        carried = mix(end_matrix[n], carry)
+        gradients = model.gradient_sum(inputs, deltas, end_rows[n])
+        carry = {name: carried[name] + gradients[name] for name in carried}
 
-    final: dict[str, Any] = {"weights": anchor}
-    if gradient_sum is not None:
-        final["gradient_sum"] = gradient_sum
+    final: dict[str, Any] = {"weights": _contiguous(unstack(carry, 0))}
+    if has_sum:
+        final["gradient_sum"] = _contiguous(unstack(carry, 1))
         final["position"] = layout.final_position
     if inner_loss is not None:
         inner_loss.append(layout.from_chunks(torch.stack(losses), length))
     return layout.from_chunks(torch.stack(outputs), length), final
+
+
+def _contiguous(params: Mapping[str, Tensor]) -> Params:
+    return {name: tensor.contiguous() for name, tensor in params.items()}
+
+
+def _coefficients(eta: Tensor, scale: Tensor, commits: Tensor, *, has_sum: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """κ (R, C) for the carried (W₀, Σ): (1, −e_t); and per chunk and sample the map of the carried
+    sets to the chunk's end (N, B, H, R, R) and the gradients' weights there (N, B, H, R, C).
+    A chunk that commits ends with W₀ − e_C (Σ + Σ_j η_j G_j) and an empty sum; one that does not
+    (the last, partial chunk) keeps W₀ and adds to the sum."""
+    if not has_sum:  # every token commits: W₀ ← W₀ − e_1 η_t G_t
+        return torch.ones_like(scale)[None], torch.ones_like(eta[..., :1, None]), -scale[-1] * eta[..., None, :]
+    commit = commits[:, :, None].to(eta.dtype)  # (N, B, 1)
+    last = scale[-1]
+    zero, one = torch.zeros_like(commit), torch.ones_like(commit)
+    end_matrix = torch.stack(
+        [torch.stack([one, -last * commit], -1), torch.stack([zero, 1.0 - commit], -1)], -2
+    ).expand(*eta.shape[:3], 2, 2)
+    end_rows = torch.stack([-last * commit[..., None] * eta, (1.0 - commit[..., None]) * eta], dim=-2)
+    kappa = torch.stack([torch.ones_like(scale), -scale])
+    return kappa, end_matrix, end_rows
