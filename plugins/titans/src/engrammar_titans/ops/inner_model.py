@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import torch
@@ -48,10 +49,24 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+class _GeluDerivative(torch.autograd.Function):
+    """GELU'(z) = Φ(z) + z φ(z) as one autograd node; its derivative is φ(z) (2 − z²)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor) -> Tensor:
+        ctx.save_for_backward(z)
+        density = torch.exp(-0.5 * z * z) * _INV_SQRT_TWO_PI
+        return 0.5 * (1.0 + torch.erf(z * _SQRT_HALF)) + z * density
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return grad * torch.exp(-0.5 * z * z) * _INV_SQRT_TWO_PI * (2.0 - z * z)
+
+
 def gelu_derivative(z: Tensor) -> Tensor:
     """d GELU(z) / dz for the exact GELU, z Φ(z): Φ(z) + z φ(z)."""
-    cdf = 0.5 * (1.0 + torch.erf(z * _SQRT_HALF))
-    return cdf + z * torch.exp(-0.5 * z * z) * _INV_SQRT_TWO_PI
+    return _GeluDerivative.apply(z)
 
 
 @attrs.frozen
@@ -245,11 +260,17 @@ def unstack(stacked: Mapping[str, Tensor], index: int) -> Params:
     return {name: tensor[:, :, index] for name, tensor in stacked.items()}
 
 
-def mix(matrix: Tensor, stacked: Mapping[str, Tensor]) -> Params:
-    """New weight sets as linear combinations of the stacked ones: matrix (B, H, R', R) ->
-    leaves (B, H, R', ...). One batched product per leaf."""
+def mix(matrix: Tensor, stacked: Mapping[str, Tensor], plus: Mapping[str, Tensor] | None = None) -> Params:
+    """New weight sets as linear combinations of the stacked ones (plus ``plus``, stacked like the
+    result): matrix (B, H, R', R) -> leaves (B, H, R', ...). One fused batched product per leaf."""
+    batch, heads, rows, sets = matrix.shape
+    flat_matrix = matrix.reshape(batch * heads, rows, sets)
     out: Params = {}
     for name, tensor in stacked.items():
-        flat = tensor.flatten(3)  # (B, H, R, n)
-        out[name] = (matrix @ flat).reshape(*matrix.shape[:3], *tensor.shape[3:])
+        flat = tensor.reshape(batch * heads, sets, -1)
+        if plus is None:
+            product = flat_matrix @ flat
+        else:
+            product = torch.baddbmm(plus[name].reshape(batch * heads, rows, -1), flat_matrix, flat)
+        out[name] = product.reshape(batch, heads, rows, *tensor.shape[3:])
     return out

@@ -84,20 +84,21 @@ def chunk_neural_memory(
     resets_in_chunk = layout.resets.any(1).tolist()
     commits_everywhere = layout.commits.all(1).tolist()
     outputs, losses = [], []
-    for n in range(layout.num_chunks):
+    # unbound once: indexing chunk n inside the loop would cost a full-size zero fill per chunk in
+    # the backward pass
+    per_chunk = zip(*(x.unbind(0) for x in (queries, keys, values, kappa, gradient_mix, end_matrix, end_rows)))
+    for n, (queries_n, keys_n, values_n, kappa_n, mixing_n, end_matrix_n, end_rows_n) in enumerate(per_chunk):
         if resets_in_chunk[n]:
             restart = layout.resets[n]
             carry = select(restart, initial_carry, carry)
             anchor = select(restart, start["weights"], anchor)
-        inputs, deltas, loss = model.gradients(anchor, keys[n], values[n])
+        inputs, deltas, loss = model.gradients(anchor, keys_n, values_n)
         losses.append(loss)
         if read_before_update:
-            outputs.append(model.forward(anchor, queries[n]))
+            outputs.append(model.forward(anchor, queries_n))
         else:
-            outputs.append(model.read_through(queries[n], (kappa[n], carry), gradient_mix[n], inputs, deltas))
-        carried = mix(end_matrix[n], carry)
-        gradients = model.gradient_sum(inputs, deltas, end_rows[n])
-        carry = {name: carried[name] + gradients[name] for name in carried}
+            outputs.append(model.read_through(queries_n, (kappa_n, carry), mixing_n, inputs, deltas))
+        carry = mix(end_matrix_n, carry, plus=model.gradient_sum(inputs, deltas, end_rows_n))
         weights = unstack(carry, 0)
         if chunk_size == 1 or commits_everywhere[n]:
             anchor = weights

@@ -71,16 +71,17 @@ def chunk_ttt(
     initial_carry = stack([start["weights"], start["gradient_sum"]] if has_sum else [start["weights"]])
     resets_in_chunk = layout.resets.any(1).tolist()
     outputs, losses = [], []
-    for n in range(layout.num_chunks):
+    # unbound once: indexing chunk n inside the loop would cost a full-size zero fill per chunk in
+    # the backward pass
+    per_chunk = zip(*(x.unbind(0) for x in (queries, keys, values, mixing, end_matrix, end_rows)))
+    for n, (queries_n, keys_n, values_n, mixing_n, end_matrix_n, end_rows_n) in enumerate(per_chunk):
         if resets_in_chunk[n]:
             carry = select(layout.resets[n], initial_carry, carry)
         anchor = unstack(carry, 0)
-        inputs, deltas, loss = model.gradients(anchor, keys[n], values[n], batched_norm)
+        inputs, deltas, loss = model.gradients(anchor, keys_n, values_n, batched_norm)
         losses.append(loss)
-        outputs.append(model.read_through(queries[n], (kappa, carry), mixing[n], inputs, deltas, batched_norm))
-        carried = mix(end_matrix[n], carry)
-        gradients = model.gradient_sum(inputs, deltas, end_rows[n])
-        carry = {name: carried[name] + gradients[name] for name in carried}
+        outputs.append(model.read_through(queries_n, (kappa, carry), mixing_n, inputs, deltas, batched_norm))
+        carry = mix(end_matrix_n, carry, plus=model.gradient_sum(inputs, deltas, end_rows_n))
 
     final: dict[str, Any] = {"weights": _contiguous(unstack(carry, 0))}
     if has_sum:
