@@ -1,7 +1,8 @@
 """Every developer and CI task is a nox session.
 
     nox -s tests          everything: core, every plugin, cross-package tests
-    nox -s plugin-dnc     one plugin installed alone beside core, its own tests
+    nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
+                          packages its `test` extra names), its own tests
     nox -s lint           ruff
     nox -s types          mypy on core
     nox -s demo           the README demo
@@ -13,12 +14,37 @@ the CUDA libraries.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import nox
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+
+
+def _project(folder: str) -> dict:
+    return tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+
+
+#: distribution name -> its folder, for every first-party package
+FOLDERS = {_project(f)["name"]: f for f in ["core", *(f"plugins/{name}" for name in PLUGINS)]}
+
+
+def test_dependencies(folder: str) -> list[str]:
+    """Folders of the first-party distributions that a package's ``test`` extra lists (a plugin's
+    tests may run another plugin, as engrammar-dnc's run the trainer of engrammar-train)."""
+    extra = _project(folder).get("optional-dependencies", {}).get("test", [])
+    names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
+    return [FOLDERS[name] for name in names if name in FOLDERS]
+
+
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10")  # scipy: a reference in tests
 
@@ -29,7 +55,8 @@ nox.options.default_venv_backend = "venv"
 
 def install(session: nox.Session, *packages: str) -> None:
     session.install(*CONSTRAINTS, "torch")
-    editable = [arg for p in packages for arg in ("-e", p)]
+    # core with its test extra (the conformance suite's round trip needs safetensors)
+    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if p == "core" else p)]
     session.install(*CONSTRAINTS, *editable, *TEST_TOOLS)
 
 
@@ -51,7 +78,7 @@ for _name in PLUGINS:
     @nox.session(name=f"plugin-{_name}")
     def plugin(session: nox.Session, name: str = _name) -> None:
         """One plugin installed alone beside core: proves it needs no other plugin."""
-        install(session, "core", f"plugins/{name}")
+        install(session, "core", f"plugins/{name}", *test_dependencies(f"plugins/{name}"))
         session.run("python", "-m", "pytest", "-q", *session.posargs, f"plugins/{name}/tests", env=_env())
 
 
@@ -76,3 +103,37 @@ def demo(session: nox.Session) -> None:
     session.run("engrammar", "list", env=_env())
     # One intra-op thread: the figures in docs/training.md were measured that way.
     session.run("python", "examples/demo.py", *session.posargs, env=_env())
+
+
+# The peer packages the benchmarks compare against; never dependencies of a plugin or its tests.
+BENCH_REFERENCES = ("dnc", "flann", "fla-core", "triton", "einops", "titans-pytorch", "x-transformers")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Install the reference packages beside every plugin, then run the benchmark scripts named
+    (default: all of benchmarks/*.py). Each prints its table; none asserts a timing."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    # --no-deps: a reference package must not replace the pinned torch.
+    session.install("--no-deps", *BENCH_REFERENCES)
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("*.py"))
+    for script in scripts:
+        session.run("python", script, env=_env())
+
+
+@nox.session
+def figures(session: nox.Session) -> None:
+    """Regenerate the figures under docs/figures/ from training runs (not committed by hand)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    run = "runs/figures/gated_delta_rnn-antipodal"
+    session.run(
+        "engrammar", "train", "plugins/gated_delta/examples/gated_delta_rnn_antipodal.yaml",
+        "--task", "antipodal", "--steps", "600", "--batch-size", "32",
+        "--set", "train.lr=3e-3", "--set", "train.eval_every=50", "--out", run,
+        env=_env(),
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "engrammar_gated_delta.plots", run,
+        "--out", "docs/figures/gated_delta", "--time-range", "0", "200",
+        env=_env(),
+    )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 from engrammar.builtin.ema import EMA
+from engrammar.nn.trace import Trace
+from engrammar.recorder import is_tracing
 from engrammar.state import State
 from torch import Tensor, nn
 
@@ -72,6 +74,48 @@ class NotDeterministic(EMA):
         return y + 1e-3 * torch.randn_like(y), state
 
 
+class WritesAttribute(EMA):
+    """Keeps its last output on the module: a side channel instead of the recording."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        self.last_output = y.detach()
+        return y, state
+
+
+class KeepsATrace(EMA):
+    """Appends to a trace object it holds (the ``last_trace`` pattern): an in-place change."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.trace = Trace()
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        self.trace.record({"output": y})
+        return y, state
+
+
+class CountsInABuffer(EMA):
+    """Counts its steps in a buffer, written in place."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().init_state(batch_size, device=device, dtype=dtype)
+
+
+class ChangesWhenTraced(EMA):
+    """Gives other outputs while a recording keeps its trace."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return (y + 1.0 if is_tracing(self) else y), state
+
+
 BROKEN = {
     "batch_independence": LeaksAcrossBatch,
     "causality": PeeksAtFuture,
@@ -80,4 +124,12 @@ BROKEN = {
     "gradients": DeadParameter,
     "state_declared": MisdeclaresState,
     "determinism": NotDeterministic,
+    "no_side_effects": WritesAttribute,
+}
+
+#: More defects the ``no_side_effects`` property must catch, each with what its message names.
+SIDE_EFFECTS = {
+    KeepsATrace: r"attribute 'trace' \['chunks'\] changed length from 0 to 1",
+    CountsInABuffer: r"changed the module: buffer 'calls' changed values",
+    ChangesWhenTraced: r"forward from the initial state, inside a recording vs outside: outputs differ",
 }

@@ -4,7 +4,7 @@ property named for its defect, while the correct component passes that same prop
 from __future__ import annotations
 
 import pytest
-from broken_components import BROKEN
+from broken_components import BROKEN, SIDE_EFFECTS
 from engrammar.builtin.ema import EMA
 from engrammar.testing import Case, ConformanceError, check_component, check_property, conformance_tests
 
@@ -55,3 +55,17 @@ def test_a_parameterless_component_must_pass_gradients_to_its_inputs() -> None:
     with pytest.raises(ConformanceError, match=r"^\[gradients\] outputs do not depend"):
         check_property("gradients", Detaching, {"in_features": 2}, CASE)
     check_property("gradients", "concat", {"in_features": 3}, CASE)
+
+
+@pytest.mark.parametrize("broken", list(SIDE_EFFECTS), ids=lambda cls: cls.__name__)
+def test_every_kind_of_side_effect_is_caught(broken: type) -> None:
+    with pytest.raises(ConformanceError, match=rf"^\[no_side_effects\] .*{SIDE_EFFECTS[broken]}"):
+        check_property("no_side_effects", broken, {"in_features": 3}, CASE)
+
+
+def test_a_written_attribute_is_named_with_the_call_that_wrote_it() -> None:
+    with pytest.raises(
+        ConformanceError,
+        match=r"forward from the initial state \(eval mode\) changed the module: attribute 'last_output' added$",
+    ):
+        check_property("no_side_effects", BROKEN["no_side_effects"], {"in_features": 3}, CASE)

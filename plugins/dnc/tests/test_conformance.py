@@ -11,7 +11,7 @@ SMOOTH_SPECS = [
     {**TINY, "num_writes": 2, "gamma": None},
     {**TINY, "erasure": False, "gating": False, "beta": 5.0},
     {**TINY, "gate_type": "steep_sigmoid", "gamma": 2.0, "normalization": True},
-    {**TINY, "pass_through": True, "dropout": 0.2, "initialization": "orthogonal", "trace": True},
+    {**TINY, "pass_through": True, "dropout": 0.2, "initialization": "orthogonal"},
 ]
 
 TestDNCConformance = conformance_tests("dnc", specs=SMOOTH_SPECS)

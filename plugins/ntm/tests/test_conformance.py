@@ -11,7 +11,7 @@ SMOOTH_SPECS = [
     {**TINY, "num_reads": 2, "num_writes": 2, "shift_range": 2},
     {**TINY, "erasure": False, "gating": False, "beta": 5.0, "gamma": 2.0},
     {**TINY, "gate_type": "steep_sigmoid", "normalization": True, "shift_range": 0},
-    {**TINY, "pass_through": True, "dropout": 0.2, "initialization": "kaiming", "trace": True},
+    {**TINY, "pass_through": True, "dropout": 0.2, "initialization": "kaiming"},
 ]
 
 TestNTMConformance = conformance_tests("ntm", specs=SMOOTH_SPECS)

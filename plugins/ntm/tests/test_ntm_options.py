@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import engrammar
 import pytest
 import torch
 from engrammar.nn.gates import gate
-from engrammar.spec import SpecError
+from engrammar.spec import RetiredFieldWarning, SpecError
 from engrammar_ntm import NTM
 from engrammar_ntm.interface import parse_interface
 
@@ -154,21 +155,33 @@ def test_initialization_schemes(scheme):
 
 
 def test_trace_records_and_changes_nothing():
-    traced, plain = build(trace=True), build()
-    assert plain.last_trace is None
+    component = build()
     x = inputs()
-    y, state = traced(x)
-    torch.testing.assert_close(y, plain(x)[0])
-    record = traced.last_trace.stacked()
-    assert record["read_weights"].shape == (3, 4, 2, 6)
-    assert record["write_gates"].shape == (3, 4, 1)
-    assert record["read_shifts"].shape == (3, 4, 2, 3)
-    torch.testing.assert_close(record["read_weights"][:, -1], state["readers"]["weights"])
-    torch.testing.assert_close(record["memory"], state["memory"])
-    traced.step(x[:, 0], state)
-    assert len(traced.last_trace) == 5
-    traced(x)
-    assert len(traced.last_trace) == 4
+    plain_y, _ = component(x)
+    with engrammar.recording(component, traces=True) as record:
+        y, state = component(x)
+    torch.testing.assert_close(y, plain_y)
+    trace = record.trace(component)
+    assert trace["read_weights"].shape == (3, 4, 2, 6)
+    assert trace["write_gates"].shape == (3, 4, 1)
+    assert trace["read_shifts"].shape == (3, 4, 2, 3)
+    torch.testing.assert_close(trace["read_weights"][:, -1], state["readers"]["weights"])
+    torch.testing.assert_close(trace["memory"], state["memory"])
+    # steps inside the same recording append; a new recording starts empty
+    with engrammar.recording(component, traces=True) as record:
+        _, state = component(x)
+        component.step(x[:, 0], state)
+    assert record.trace(component)["read_weights"].shape == (3, 5, 2, 6)
+    assert not hasattr(component, "last_trace")
+
+
+def test_specs_with_the_retired_trace_field_still_load():
+    """Specs and checkpoints written when `trace` was a field load; asking for a trace warns."""
+    component = engrammar.build({"use": "ntm", **SMALL, "trace": False})
+    assert "trace" not in engrammar.unstructure(component.spec)
+    component.load_state_dict(NTM(**SMALL).state_dict())  # the parameters did not change
+    with pytest.warns(RetiredFieldWarning, match=r"^ntm\.trace: retired field, True ignored: record traces"):
+        engrammar.build("ntm", **SMALL, trace=True)
 
 
 def test_bad_values_name_the_field():

@@ -2,43 +2,50 @@
 
 from __future__ import annotations
 
+import engrammar
 import pytest
 import torch
 from engrammar.task import Task, TaskBatch
-from engrammar.training import Trainer
+from engrammar.wiring import Wiring
 from engrammar_ntm import NTM
 from engrammar_ntm.plots import plot_trace
+from engrammar_train import Trainer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ["read_weights", "write_weights", "controls", "memory"]
 
 
 def traced(**fields):
+    """An NTM and the trace it reported over one call, recorded with traces=True."""
     torch.manual_seed(0)
-    component = NTM(in_features=5, memory_size=6, word_size=4, num_reads=2, trace=True, **fields)
-    component(torch.randn(3, 7, 5))
-    return component
+    component = NTM(in_features=5, memory_size=6, word_size=4, num_reads=2, **fields)
+    with engrammar.recording(component, traces=True) as record:
+        component(torch.randn(3, 7, 5))
+    return component, record.trace(component)
 
 
 def test_plot_trace_writes_one_png_per_view(tmp_path):
-    paths = traced().plot_trace(tmp_path, sample=1, prefix="mem")
+    component, trace = traced()
+    paths = component.plot_trace(trace, tmp_path, sample=1, prefix="mem")
     assert [p.name for p in paths] == [f"mem_{name}.png" for name in NAMES]
     for path in paths:
         assert path.read_bytes()[:8] == PNG
 
 
 def test_plot_trace_accepts_stacked_tensors(tmp_path):
-    paths = plot_trace(traced(num_writes=2).last_trace.stacked(), tmp_path)
+    _, trace = traced(num_writes=2)
+    paths = plot_trace(trace, tmp_path)
     assert len(paths) == len(NAMES) and all(p.is_file() for p in paths)
 
 
 def test_plotting_needs_a_trace(tmp_path):
-    with pytest.raises(ValueError, match="trace=True"):
-        NTM(in_features=5, memory_size=6).plot_trace(tmp_path)
-    component = traced()
-    component.init_state(2)  # a fresh run starts an empty recording
     with pytest.raises(ValueError, match="empty"):
-        plot_trace(component.last_trace, tmp_path)
+        plot_trace({}, tmp_path)
+    component = NTM(in_features=5, memory_size=6)
+    with engrammar.recording(component) as record:  # a recording keeps traces only when asked
+        component(torch.randn(2, 3, 5))
+    with pytest.raises(KeyError, match="traces=True"):
+        record.trace(component)
 
 
 class Echo(Task):
@@ -71,16 +78,21 @@ class Echo(Task):
 
 
 def test_training_writes_the_plots_of_a_traced_memory(tmp_path):
-    memory = traced()
+    memory, _ = traced()
     config = {"steps": 1, "batch_size": 2, "eval_every": 1, "eval_batches": 1}
     Trainer(memory, Echo(memory.out_features), config, out_dir=tmp_path, progress=False).fit()
     written = sorted(p.name for p in (tmp_path / "trace").glob("*.png"))
     assert written == sorted(f"model_{name}.png" for name in NAMES)
 
 
-def test_training_an_untraced_memory_writes_no_trace_plots(tmp_path):
+def test_training_names_the_plots_after_the_module_path(tmp_path):
+    wiring = Wiring("ntm_in_a_wiring", in_features=5)
+    wiring.node("mem", "ntm", memory_size=6, word_size=4, num_reads=2, inputs=wiring.x)
+    wiring.node("head", "linear", out_features=3, inputs="mem")
+    wiring.output("head")
     torch.manual_seed(0)
-    memory = NTM(in_features=5, memory_size=6)
+    model = wiring.build()
     config = {"steps": 1, "batch_size": 2, "eval_every": 1, "eval_batches": 1}
-    Trainer(memory, Echo(memory.out_features), config, out_dir=tmp_path, progress=False).fit()
-    assert not (tmp_path / "trace").exists()
+    Trainer(model, Echo(3), config, out_dir=tmp_path, progress=False).fit()
+    written = sorted(p.name for p in (tmp_path / "trace").glob("*.png"))
+    assert written == sorted(f"nodes_mem_{name}.png" for name in NAMES)

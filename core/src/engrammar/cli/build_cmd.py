@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engrammar.wiring import WiringError, load_graph_spec, make_plan, resolve_graph
+    from engrammar.spec import SpecError
+    from engrammar.wiring import load_graph_spec, make_plan, resolve_graph
     from engrammar.wiring.loader import parse_assignment
     from engrammar.wiring.plan import format_plan, short_use
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["in_features"] = args.in_features
     spec = load_graph_spec(args.file, overrides)
     if spec.in_features is None:
-        raise WiringError(
+        raise SpecError(
             "in_features", "missing: the width of the graph input x (write it in the file or pass --in-features N)"
         )
     console = Console(width=160, highlight=False)

@@ -1,6 +1,6 @@
 """Building blocks that several component families share: gate activations selectable by name
-(with a straight-through Heaviside), weight initialisation schemes, and the ``Trace`` recorder that
-traced components keep on ``last_trace`` (``engrammar train`` plots it)."""
+(with a straight-through Heaviside), weight initialisation schemes, and the ``Trace`` accumulator
+in which a recording keeps what a component reports with ``engrammar.report_trace``."""
 
 from .gates import GATE_TYPES, gate
 from .initialization import INITIALIZATIONS, initialize_linear

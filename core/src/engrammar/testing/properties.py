@@ -442,6 +442,70 @@ PROPERTIES: dict[str, Callable[[Maker, Case], None]] = {
 }
 
 
+# --------------------------------------------------------------------------------------------
+# no side effects: a call changes nothing on the module (its own registration, for easy merging)
+
+
+def check_no_side_effects(make: Maker, case: Case) -> None:
+    """forward, step and init_state change no attribute, parameter or buffer of the module or its
+    submodules (in eval and train mode, with and without a recording open): what a call produces
+    besides its output and state goes through ``engrammar.recording``. Opening a recording that
+    keeps traces changes no output and no state."""
+    from ..recorder import recording
+    from .module_snapshot import module_changes, snapshot_module
+
+    component = make(case.dtype)
+    length = max(case.length, 2)
+    x = case.x(component, length=length)
+    resets = torch.zeros(case.batch_size, length, dtype=torch.bool)
+    resets[0, length // 2] = True
+    with torch.no_grad():
+        before = snapshot_module(component)
+        warm = _warm_state(component, case)
+        changes = module_changes(before, snapshot_module(component))
+        if changes:
+            raise ConformanceError(
+                "no_side_effects",
+                f"forward from the initial state (eval mode) changed the module: {'; '.join(changes)}",
+            )
+        calls: list[tuple[str, Callable[[], tuple[Tensor, State] | State]]] = [
+            ("init_state", lambda: component.init_state(case.batch_size, dtype=case.dtype)),
+            ("forward from the initial state", lambda: component(x)),
+            ("forward from a state", lambda: component(x, warm)),
+            ("forward with resets", lambda: component(x, warm, resets)),
+            ("step from the initial state", lambda: component.step(x[:, 0])),
+            ("step from a state", lambda: component.step(x[:, 0], warm)),
+            ("step with a reset", lambda: component.step(x[:, 0], warm, resets[:, length // 2])),
+        ]
+        outputs: dict[str, Any] = {}
+        for training in (False, True):
+            component.train(training)
+            for recorded in (False, True):
+                before = snapshot_module(component)
+                for what, call in calls:
+                    if recorded:
+                        with recording(component, traces=True):
+                            result = call()
+                    else:
+                        result = call()
+                    changes = module_changes(before, snapshot_module(component))
+                    if changes:
+                        where = f"{what} ({'train' if training else 'eval'} mode{', recording' if recorded else ''})"
+                        raise ConformanceError("no_side_effects", f"{where} changed the module: {'; '.join(changes)}")
+                    if not training:
+                        outputs.setdefault(what, []).append(result)
+    for what, (plain, recorded_result) in outputs.items():
+        if isinstance(plain, tuple):
+            _compare_outputs(
+                "no_side_effects", f"{what}, inside a recording vs outside", recorded_result[0], plain[0], case
+            )
+            plain, recorded_result = plain[1], recorded_result[1]
+        _compare_states("no_side_effects", f"{what}, inside a recording vs outside", recorded_result, plain, case)
+
+
+PROPERTIES["no_side_effects"] = check_no_side_effects
+
+
 def make_maker(component: Any, spec: Mapping[str, Any] | None = None, seed: int = 0) -> Maker:
     """A maker for a registry name, a Component class or a factory ``(**spec) -> Component``."""
     from ..registry import build

@@ -17,6 +17,7 @@ State (per sample; the batch dimension comes first)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from engrammar.component import Component
 from engrammar.nn.initialization import initialize_linear
-from engrammar.nn.trace import Trace
+from engrammar.recorder import is_tracing, report_trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
@@ -46,15 +47,13 @@ class DNC(Component):
         super().__init__(spec, **fields)
         self.layout = InterfaceLayout(self.spec)
         #: One step as a single autograd node (activations of ξ and the memory step together):
-        #: the default layout only, and not while a trace records the parsed interface.
-        self.fused_step = self.layout.fits_fused_step() and not self.spec.trace
+        #: the default layout only, and not while a recording traces the parsed interface.
+        self.fused_step = self.layout.fits_fused_step()
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
         read_width = self.spec.num_reads * self.spec.word_size
         self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
         self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
-        #: Debugging side channel (not state): see :mod:`engrammar_dnc.trace`. None unless trace=True.
-        self.last_trace: Trace | None = Trace() if self.spec.trace else None
 
     @property
     def out_features(self) -> int:
@@ -75,25 +74,20 @@ class DNC(Component):
             },
         }
 
-    def init_state(
-        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> State:
-        if self.last_trace is not None:
-            self.last_trace.clear()  # a fresh run starts a fresh recording
-        return super().init_state(batch_size, device=device, dtype=dtype)
-
-    def plot_trace(self, out_dir: str | Path, *, sample: int = 0, prefix: str = "dnc") -> list[Path]:
-        """PNG plots of the last recorded trace (see :func:`engrammar_dnc.plots.plot_trace`)."""
-        if self.last_trace is None:
-            raise ValueError("this DNC does not record a trace: build it with trace=True")
+    def plot_trace(
+        self, trace: Mapping[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "dnc"
+    ) -> list[Path]:
+        """PNG plots of a trace this DNC reported (``record.trace(mem)`` of a recording opened with
+        ``traces=True``); see :func:`engrammar_dnc.plots.plot_trace`."""
         from .plots import plot_trace
 
-        return plot_trace(self.last_trace, out_dir, sample=sample, prefix=prefix)
+        return plot_trace(trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        if self.fused_step:
+        tracing = is_tracing(self)
+        if self.fused_step and not tracing:
             writers = state["writers"]
             reads, memory, usage, read_weights, write_weights, precedence, link = FusedInterfaceStep.apply(
                 x_t, self.interface.weight, self.interface.bias, state["memory"], state["usage"], state["readers"]["weights"], writers["weights"],
@@ -110,8 +104,8 @@ class DNC(Component):
         # than this small matmul
         interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
-        if self.last_trace is not None:
-            self._record(interface, state)
+        if tracing:
+            self._report_trace(interface, state)
         return self._output(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -123,11 +117,12 @@ class DNC(Component):
         length = x.shape[1]
         per_step = [[None] * length if f is None else f.unbind(1) for f in interfaces]
         reads = []
+        tracing = is_tracing(self)
         for t in range(length):
             interface = DNCInterface(*(steps[t] for steps in per_step))  # type: ignore[arg-type]
             read_t, state = memory_step(state, interface)
-            if self.last_trace is not None:
-                self._record(interface, state)
+            if tracing:
+                self._report_trace(interface, state)
             reads.append(read_t.flatten(1))
         return self._output(torch.stack(reads, dim=1), x), state
 
@@ -139,9 +134,9 @@ class DNC(Component):
             reads = self.dropout(reads)
         return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
 
-    def _record(self, interface: DNCInterface, state: State) -> None:
-        assert self.last_trace is not None
-        self.last_trace.record(
+    def _report_trace(self, interface: DNCInterface, state: State) -> None:
+        report_trace(
+            self,
             {
                 "read_weights": state["readers"]["weights"],
                 "write_weights": state["writers"]["weights"],

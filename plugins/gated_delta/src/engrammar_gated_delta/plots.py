@@ -30,6 +30,7 @@ from .gated_delta_rnn import GatedDeltaRNN
 
 __all__ = [
     "gate_statistics",
+    "load_run",
     "plot_gate_heatmap",
     "plot_gate_statistics",
     "regime_switches",
@@ -202,10 +203,26 @@ def plot_gate_statistics(gates: Tensor, switches: Tensor, path: str | Path, *, w
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from engrammar.training import load_checkpoint, rebuild_model
-    from engrammar.training.model import build_task
+def load_run(path: str | Path) -> tuple[nn.Module, Any]:
+    """The trained model (weights loaded, eval mode) and the task of a run folder or checkpoint
+    file written by ``engrammar train``. Reads the checkpoint's documented layout directly (model
+    and task specs in the safetensors metadata, weights under ``model/``): no trainer needed."""
+    import engrammar
+    from safetensors import safe_open
 
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        data = json.loads((handle.metadata() or {})["engrammar"])["data"]
+        weights = {key[len("model/") :]: handle.get_tensor(key) for key in handle.keys() if key.startswith("model/")}
+    model = engrammar.build(data["model_spec"])
+    model.load_state_dict(weights)
+    model.eval()
+    return model, engrammar.build(dict(data["task"]))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Gate plots of a gated_delta_rnn run on antipodal.")
     parser.add_argument("run", help="run folder (or checkpoint file) written by engrammar train")
     parser.add_argument("--out", default=".", help="folder for the PNG files and gate_statistics.json")
@@ -215,11 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--time-range", type=int, nargs=2, default=None, help="steps shown in the heatmap")
     args = parser.parse_args(argv)
 
-    saved = load_checkpoint(args.run)
-    model = rebuild_model(saved["model_spec"])
-    model.load_state_dict(saved["model"])
-    model.eval()
-    task, _ = build_task(dict(saved["task"]), {})
+    model, task = load_run(args.run)
     batch = task.sample(args.batch, torch.Generator().manual_seed(args.seed))
     switches = regime_switches(batch.targets)
     window = args.window or int(getattr(task.spec, "window", 1))

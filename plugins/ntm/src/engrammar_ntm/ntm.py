@@ -14,13 +14,14 @@ State (per sample; the batch dimension comes first)::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from engrammar.component import Component
 from engrammar.nn.initialization import initialize_linear
-from engrammar.nn.trace import Trace
+from engrammar.recorder import is_tracing, report_trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
@@ -50,8 +51,6 @@ class NTM(Component):
         bound = 1.0 / math.sqrt(self.spec.memory_size + self.spec.word_size)
         initial = torch.empty(self.spec.memory_size, self.spec.word_size).uniform_(-bound, bound)
         self.register_buffer("initial_memory", initial)
-        #: Debugging side channel (not state): see :mod:`engrammar_ntm.trace`. None unless trace=True.
-        self.last_trace: Trace | None = Trace() if self.spec.trace else None
 
     @property
     def out_features(self) -> int:
@@ -69,8 +68,6 @@ class NTM(Component):
     def init_state(
         self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> State:
-        if self.last_trace is not None:
-            self.last_trace.clear()  # a fresh run starts a fresh recording
         state = super().init_state(batch_size, device=device, dtype=dtype)
         memory = state["memory"]
         initial: Tensor = self.initial_memory  # type: ignore[assignment]
@@ -81,32 +78,34 @@ class NTM(Component):
             weights[..., 0] = 1.0
         return state
 
-    def plot_trace(self, out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm") -> list[Path]:
-        """PNG plots of the last recorded trace (see :func:`engrammar_ntm.plots.plot_trace`)."""
-        if self.last_trace is None:
-            raise ValueError("this NTM does not record a trace: build it with trace=True")
+    def plot_trace(
+        self, trace: Mapping[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm"
+    ) -> list[Path]:
+        """PNG plots of a trace this NTM reported (``record.trace(mem)`` of a recording opened with
+        ``traces=True``); see :func:`engrammar_ntm.plots.plot_trace`."""
         from .plots import plot_trace
 
-        return plot_trace(self.last_trace, out_dir, sample=sample, prefix=prefix)
+        return plot_trace(trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         interface = parse_interface(self.interface(x_t), self.layout)
         reads, state = memory_step(state, interface)
-        if self.last_trace is not None:
-            self._record(interface, state)
+        if is_tracing(self):
+            self._report_trace(interface, state)
         return self._output(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence.
         interfaces = parse_interface(self.interface(x), self.layout)
         reads = []
+        tracing = is_tracing(self)
         for t in range(x.shape[1]):
             interface = select_step(interfaces, t)
             read_t, state = memory_step(state, interface)
-            if self.last_trace is not None:
-                self._record(interface, state)
+            if tracing:
+                self._report_trace(interface, state)
             reads.append(read_t.flatten(1))
         return self._output(torch.stack(reads, dim=1), x), state
 
@@ -117,9 +116,9 @@ class NTM(Component):
             reads = self.dropout(reads)
         return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
 
-    def _record(self, interface: NTMInterface, state: State) -> None:
-        assert self.last_trace is not None
-        self.last_trace.record(
+    def _report_trace(self, interface: NTMInterface, state: State) -> None:
+        report_trace(
+            self,
             {
                 "read_weights": state["readers"]["weights"],
                 "write_weights": state["writers"]["weights"],

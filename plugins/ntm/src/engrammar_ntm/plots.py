@@ -4,11 +4,12 @@ here only, lazily, with the Agg backend; install it with ``pip install engrammar
 
 From Python::
 
-    mem = engrammar.build("ntm", in_features=8, trace=True)
-    mem(x)
-    plot_trace(mem.last_trace, "plots/")            # or mem.plot_trace("plots/")
+    mem = engrammar.build("ntm", in_features=8)
+    with engrammar.recording(mem, traces=True) as record:
+        mem(x)
+    plot_trace(record.trace(mem), "plots/")         # or mem.plot_trace(record.trace(mem), "plots/")
 
-`engrammar train` writes these plots by itself for every traced memory of the model (into
+`engrammar train` writes these plots by itself for every NTM of the model (into
 ``<out>/trace/``, see the trainer's ``plot_traces``).
 """
 
@@ -37,7 +38,7 @@ def plot_trace(
 
     record = trace.stacked() if isinstance(trace, Trace) else dict(trace)
     if "read_weights" not in record:
-        raise ValueError("the trace is empty: run the component with trace=True first")
+        raise ValueError("the trace is empty: run the component inside engrammar.recording(model, traces=True)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {name: tensor[sample].detach().float().cpu() for name, tensor in record.items()}

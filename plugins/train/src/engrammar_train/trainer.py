@@ -26,9 +26,9 @@ from typing import Any
 
 import pluggy
 import torch
-
 from engrammar.component import Component
 from engrammar.hooks import make_plugin_manager
+from engrammar.recorder import Recording, recording
 from engrammar.spec import SpecError, structure, unstructure
 from engrammar.state import detach_state
 from engrammar.task import Task, TaskBatch
@@ -49,7 +49,7 @@ class Trainer:
     """Trains ``model`` on ``task`` as ``config`` says.
 
     ``recipe`` and ``task_data`` (plain data describing model and task, see
-    :mod:`engrammar.training.model`) go into checkpoints so that ``engrammar eval`` can rebuild the
+    :mod:`engrammar_train.model`) go into checkpoints so that ``engrammar eval`` can rebuild the
     model; ``hooks`` are objects implementing :mod:`engrammar.hooks` (or a ready plugin manager).
     Attributes the hooks may use: ``model``, ``task``, ``config``, ``optimizer``, ``scheduler``,
     ``step`` (optimizer steps done), ``epoch``, ``device``, ``out_dir``, ``last_eval``.
@@ -123,16 +123,16 @@ class Trainer:
         loss_value = 0.0
         for start in range(0, length, chunk):
             part = TaskBatch(*(t[:, start : start + chunk] for t in (batch.inputs, batch.targets, batch.mask)))
-            with self._autocast():
+            with self._autocast(), recording(self.model) as record:
                 y, state = self.model(part.inputs, state)
                 share = part.mask.sum() / total_masked
                 loss = self.task.loss(y, part) * share
-                # Components with auxiliary losses (a graph with a `moe` node) report them for
-                # the call just made, already weighted (docs/wiring.md). They cover every token
-                # of the chunk, masked or not, so each chunk's counts by its share of the time
+                # Auxiliary losses (a `moe` node's load balancing) are recorded for this chunk's
+                # call, already weighted (docs/protocol.md). They cover every token of the
+                # chunk, masked or not, so each chunk's counts by its share of the time
                 # steps: the chunks add up to the whole sequence's, and a chunk with no masked
                 # position (the reading phase of `copy`) still trains the router's balance.
-                auxiliary = self._auxiliary_losses()
+                auxiliary = self._auxiliary_losses(record)
                 for extra in auxiliary:
                     loss = loss + extra * (part.inputs.shape[1] / length)
             outputs.append(y.detach().float())
@@ -156,9 +156,9 @@ class Trainer:
         self.step += 1
         return {"loss": loss_value, "grad_norm": grad_norm, "outputs": torch.cat(outputs, dim=1), "batch": batch}
 
-    def _auxiliary_losses(self) -> list[torch.Tensor]:
-        report = getattr(self.model, "auxiliary_losses", None)
-        return list(report().values()) if callable(report) else []
+    def _auxiliary_losses(self, record: Recording) -> list[torch.Tensor]:
+        """The auxiliary losses the model's components reported in ``record``, already weighted."""
+        return list(record.losses.values())
 
     # ---- evaluation --------------------------------------------------------------------------
 
@@ -331,28 +331,25 @@ class Trainer:
     def plot_traces(self) -> list[Path]:
         """Plots of every traced component of the model into ``out_dir/trace/``.
 
-        A component takes part by having a ``plot_trace(out_dir, prefix=...)`` method and a
-        ``last_trace`` that is not ``None`` (a DNC built with ``trace=True``, say). One batch drawn
-        with the run's seed goes through the model in eval mode so the traces are fresh; each
-        component writes its plots with its module name as prefix."""
+        One batch drawn with the run's seed goes through the model in eval mode inside a recording
+        that keeps traces; every module that reported a trace and has a
+        ``plot_trace(trace, out_dir, prefix=...)`` method (a DNC, an NTM) plots it, with its module
+        path as prefix."""
         if self.out_dir is None:
             return []
-        traced = [
-            (name, module)
-            for name, module in self.model.named_modules()
-            if callable(getattr(module, "plot_trace", None)) and getattr(module, "last_trace", None) is not None
-        ]
-        if not traced:
+        if not any(callable(getattr(module, "plot_trace", None)) for module in self.model.modules()):
             return []
         batch = self.task.sample(1, torch.Generator().manual_seed(self.config.seed)).to(self.device)
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), recording(self.model, traces=True) as record:
             self.model(batch.inputs)
         self.model.train(was_training)
         written: list[Path] = []
-        for name, module in traced:
-            written.extend(module.plot_trace(self.out_dir / "trace", prefix=name.replace(".", "_") or "model"))
+        for name, trace in record.traces.items():
+            plot = getattr(record.module(name), "plot_trace", None)
+            if callable(plot):
+                written.extend(plot(trace, self.out_dir / "trace", prefix=name.replace(".", "_") or "model"))
         return written
 
     @property

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from engrammar.component import Component
 from engrammar.spec import SpecError, structure
 from engrammar.task import Task

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import engrammar
+import engrammar_train
 import pytest
 import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.cli import main
-from engrammar.training import build_for_task, build_task, rebuild_model
+from engrammar_train import build_for_task, build_task, rebuild_model
 
 WIRING = """
 name: tiny
@@ -87,7 +88,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys) -> None:
 
 
 def test_eval_of_a_checkpoint_without_model_spec_is_a_one_line_error(tmp_path, capsys) -> None:
-    from engrammar.training import Trainer
+    from engrammar_train import Trainer
 
     task, _ = build_task("echo_for_tests")
     Trainer(engrammar.build("ema", in_features=3), task, {"steps": 1}, out_dir=tmp_path, progress=False).fit()
@@ -96,7 +97,7 @@ def test_eval_of_a_checkpoint_without_model_spec_is_a_one_line_error(tmp_path, c
 
 
 def test_eval_refuses_empty_evaluations(tmp_path, capsys) -> None:
-    engrammar.train("ema", "echo_for_tests", steps=1, batch_size=2, out=tmp_path, progress=False)
+    engrammar_train.train("ema", "echo_for_tests", steps=1, batch_size=2, out=tmp_path, progress=False)
     for flag in ("--batches", "--batch-size"):
         assert main(["eval", str(tmp_path), flag, "0"]) == 2
         error = capsys.readouterr().err
@@ -133,7 +134,7 @@ def test_read_out_only_when_the_widths_differ() -> None:
 
 
 def test_train_from_python_returns_the_result(tmp_path) -> None:
-    result = engrammar.train("ema", "echo_for_tests", steps=2, batch_size=2, out=tmp_path, progress=False)
+    result = engrammar_train.train("ema", "echo_for_tests", steps=2, batch_size=2, out=tmp_path, progress=False)
     assert result.metric_name == "bit_errors" and result.metric == result.metrics["bit_errors"]
     assert result.step == 2 and result.checkpoint == Path(tmp_path) / "checkpoint.safetensors"
     assert {p.name for p in result.plots} == {"loss.png", "bit_errors.png"}

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engrammar.spec import SpecError
-    from engrammar.training import train
+
+    from engrammar_train import train
 
     overrides = list(args.overrides)
     if args.device is not None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import engrammar
+import engrammar_train
 import pytest
 import test_training_support as training_helpers
 import torch
-from engrammar.training import load_checkpoint
+from engrammar_train import load_checkpoint
 
 MODEL = {"use": "noisy_rnn_for_tests", "hidden_size": 6}
 SETTINGS = [
@@ -25,7 +26,7 @@ SETTINGS = [
 
 
 def _run(out, steps=8, until=None, resume=False, hooks=None):
-    return engrammar.train(
+    return engrammar_train.train(
         MODEL,
         "echo_for_tests",
         steps=steps,
@@ -83,7 +84,7 @@ def test_resume_refuses_another_model_or_schedule_length(tmp_path) -> None:
     with pytest.raises(engrammar.SpecError, match="onecycle schedule spans"):
         _run(tmp_path / "run", steps=12, resume=True)
     with pytest.raises(engrammar.SpecError, match="another model"):
-        engrammar.train(
+        engrammar_train.train(
             {"use": "noisy_rnn_for_tests", "hidden_size": 7},
             "echo_for_tests",
             steps=8,
@@ -106,7 +107,7 @@ def test_resume_is_exact_for_a_wiring_with_feedback(tmp_path) -> None:
     }
 
     def run(out, until=None, resume=False):
-        return engrammar.train(
+        return engrammar_train.train(
             wiring,
             "echo_for_tests",
             steps=6,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from engrammar.training.checkpoint import decode, encode, load_checkpoint, save_checkpoint, write_atomic
+from engrammar_train.checkpoint import decode, encode, load_checkpoint, save_checkpoint, write_atomic
 from safetensors import safe_open
 
 

@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engrammar.training import evaluate_checkpoint
+    from engrammar_train import evaluate_checkpoint
 
     metrics, task = evaluate_checkpoint(
         args.checkpoint,

@@ -1,7 +1,7 @@
 """``engrammar.train``: one call from a wiring (or a component name) and a task name to a trained,
 checkpointed model with its metrics and plots — what ``engrammar train`` runs.
 
-    result = engrammar.train("examples/demo_lstm_ema.yaml", "copy", steps=600, out="runs/demo",
+    result = engrammar_train.train("examples/demo_lstm_ema.yaml", "copy", steps=600, out="runs/demo",
                              overrides=["nodes.ctrl.hidden_size=64", "task.max_length=5", "train.lr=3e-3"])
     print(result.metric_name, result.metric)
 """
@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 import torch
-
 from engrammar.component import Component
 from engrammar.spec import SpecError, structure, unstructure
 from engrammar.task import Task

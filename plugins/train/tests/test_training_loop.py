@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import engrammar
+import engrammar_train
 import pytest
 import test_training_support  # noqa: F401  (registers the test task and component)
 import torch
 from engrammar.hooks import hookimpl
 from engrammar.task import TaskBatch
-from engrammar.training import TrainConfig, Trainer, build_for_task, build_task
+from engrammar_train import TrainConfig, Trainer, build_for_task, build_task
 
 
 def _trainer(tmp_path=None, hooks=(), model=None, **config) -> Trainer:
@@ -201,11 +202,11 @@ def test_learning_improves_the_metric() -> None:
 
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(engrammar.SpecError, match="train.optimizer: must be one of"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.optimizer=lbfgs"], progress=False)
     with pytest.raises(engrammar.SpecError, match="train.clip: unknown field; did you mean 'grad_clip'"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.clip=1"], progress=False)
     with pytest.raises(engrammar.SpecError, match=r"train: betas must each be in \[0, 1\), got \[0.9, 2.0\]"):
-        engrammar.train("ema", "echo_for_tests", overrides=["train.betas=[0.9, 2.0]"], progress=False)
+        engrammar_train.train("ema", "echo_for_tests", overrides=["train.betas=[0.9, 2.0]"], progress=False)
     assert TrainConfig().grad_clip == 1.0 and TrainConfig().optimizer == "adamw"
 
 
@@ -251,12 +252,14 @@ def test_auxiliary_losses_count_by_time_share_in_every_chunk() -> None:
     # The expected loss and gradients, written out chunk by chunk (before the trainer's step).
     batch = task.sample(4, torch.Generator().manual_seed(0))  # the trainer's first batch (seed 0)
     model.zero_grad()
-    _, state = model(batch.inputs[:, :4])
-    first = 0.5 * sum(model.auxiliary_losses().values())
+    with engrammar.recording(model) as record:
+        _, state = model(batch.inputs[:, :4])
+    first = 0.5 * record.losses["nodes.mix.load_balance"]
     first.backward()
-    y2, _ = model(batch.inputs[:, 4:], engrammar.detach_state(state))
+    with engrammar.recording(model) as record:
+        y2, _ = model(batch.inputs[:, 4:], engrammar.detach_state(state))
     part = TaskBatch(batch.inputs[:, 4:], batch.targets[:, 4:], batch.mask[:, 4:])
-    second = task.loss(y2, part) + 0.5 * sum(model.auxiliary_losses().values())
+    second = task.loss(y2, part) + 0.5 * record.losses["nodes.mix.load_balance"]
     second.backward()
     expected = [p.grad.clone() for p in model.parameters()]
     assert not batch.mask[:, :4].any() and float(first.detach()) > 1.0
@@ -279,21 +282,18 @@ def test_traced_components_get_their_plots_written_after_training(tmp_path) -> N
     from engrammar.builtin.ema import EMA
 
     class TracedEMA(EMA):
-        """An ema that records its outputs and plots them (as a DNC with trace=True does)."""
-
-        def __init__(self, spec=None, **fields) -> None:
-            super().__init__(spec, **fields)
-            self.last_trace: list[torch.Tensor] = []
+        """An ema that reports its outputs as a trace and plots them (as a DNC does)."""
 
         def _sequence(self, x, state):
             y, state = super()._sequence(x, state)
-            self.last_trace = [y.detach()]
+            if engrammar.is_tracing(self):
+                engrammar.report_trace(self, {"outputs": y}, sequence=True)
             return y, state
 
-        def plot_trace(self, out_dir, *, prefix: str) -> list:
+        def plot_trace(self, trace, out_dir, *, prefix: str) -> list:
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{prefix}_outputs.png"
-            path.write_bytes(b"png:" + str(tuple(self.last_trace[0].shape)).encode())
+            path.write_bytes(b"png:" + str(tuple(trace["outputs"].shape)).encode())
             return [path]
 
     engrammar.unregister("traced_ema_for_tests")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from torch import nn
-
 from engrammar.spec import SpecError
+from torch import nn
 
 from .config import TrainConfig
 
