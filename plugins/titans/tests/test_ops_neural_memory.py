@@ -265,12 +265,15 @@ def test_inputs_and_state_are_not_modified():
         assert torch.equal(warm_copy[key], tensor), key
 
 
-def test_inner_loss_is_reported_per_token():
+def test_inner_loss_and_anchor_norm_are_reported_per_token():
     model, initial, inputs = make_inputs(2, 10, seed=11)
-    losses = []
-    chunk_neural_memory(*inputs, model=model, initial_weights=initial, chunk_size=4, inner_loss=losses)
-    (loss,) = losses
-    assert loss.shape == (2, 10, HEADS)
+    diagnostics = {}
+    chunk_neural_memory(*inputs, model=model, initial_weights=initial, chunk_size=4, diagnostics=diagnostics)
+    loss, norm = diagnostics["inner_loss"], diagnostics["anchor_norm"]
+    assert loss.shape == norm.shape == (2, 10, HEADS)
+    initial_norm = torch.sqrt(sum(w.pow(2).flatten(1).sum(-1) for w in initial.values()))
+    assert torch.allclose(norm[:, :4], initial_norm.expand(2, 4, HEADS))  # the first chunk: the initial weights
+    assert (norm[:, 4] - norm[:, 3]).abs().max() > 1e-6  # the second chunk: moved
     # the first token's loss is at the initial weights: ‖f(k_0) − v_0‖²
     k, v = inputs[1:3]
     expected = (model.forward(initial, k[:, 0, :, None, :])[..., 0, :] - v[:, 0]).pow(2).sum(-1)

@@ -25,17 +25,20 @@ freezes it outside training (reads only, the state's weights stay as they are).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from engrammar.component import Component
+from engrammar.recorder import is_recording
 from engrammar.spec import ComponentSpec, between, field, ge, gt, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
 from .ops import InnerModel, chunk_neural_memory, initial_memory_state, neural_memory_step
 from .ops.inner_model import select
+from .reporting import report_memory, weight_norm
 from .short_conv import ShortConvolution
 
 __all__ = ["NeuralMemory", "NeuralMemorySpec"]
@@ -157,6 +160,8 @@ class NeuralMemory(Component):
             reads, memory = self._frozen_read(q, memory, resets, x.shape[0])
         else:
             lr, log_momentum, log_retention = self._gates(x)
+            watched = is_recording(self)
+            diagnostics: dict[str, Tensor] | None = {} if watched else None
             reads, memory = chunk_neural_memory(
                 q,
                 k,
@@ -170,7 +175,13 @@ class NeuralMemory(Component):
                 resets=resets,
                 chunk_size=self.spec.chunk_size,
                 read_before_update=self.spec.read_before_update,
+                diagnostics=diagnostics,
             )
+            if diagnostics is not None:
+                values = self._gate_values(lr, log_momentum, log_retention)
+                report_memory(
+                    self, {"inner_loss": diagnostics["inner_loss"], **values}, diagnostics["anchor_norm"], sequence=True
+                )
         new_state.update(memory)
         return self._output(x, reads), new_state
 
@@ -186,7 +197,7 @@ class NeuralMemory(Component):
         else:
             lr, log_momentum, log_retention = (None if g is None else g[:, 0] for g in self._gates(x_t[:, None]))
             assert lr is not None
-            read, memory, _ = neural_memory_step(
+            read, memory, inner_loss = neural_memory_step(
                 q,
                 k,
                 v,
@@ -198,8 +209,20 @@ class NeuralMemory(Component):
                 chunk_size=self.spec.chunk_size,
                 read_before_update=self.spec.read_before_update,
             )
+            if is_recording(self):
+                anchor = state.get("anchor", state["weights"])
+                values = self._gate_values(lr, log_momentum, log_retention)
+                report_memory(self, {"inner_loss": inner_loss, **values}, weight_norm(anchor), sequence=False)
         new_state.update(memory)
         return self._output(x_t[:, None], read[:, None])[:, 0], new_state
+
+    def plot_trace(
+        self, trace: dict[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "neural_memory"
+    ) -> list[Path]:
+        """The recorded trace as a figure: inner loss, θ / η / α and weight norm over time (see :mod:`.plots`)."""
+        from .plots import plot_trace
+
+        return plot_trace(trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- pieces ------------------------------------------------------------------------------
 
@@ -243,6 +266,15 @@ class NeuralMemory(Component):
         log_momentum = F.logsigmoid(rest.pop(0)) if self.spec.use_momentum else None
         log_retention = F.logsigmoid(-rest.pop(0)) if self.spec.use_weight_decay else None
         return lr, log_momentum, log_retention
+
+    @staticmethod
+    def _gate_values(lr: Tensor, log_momentum: Tensor | None, log_retention: Tensor | None) -> dict[str, Tensor]:
+        values = {"lr": lr}
+        if log_momentum is not None:
+            values["momentum"] = log_momentum.exp()
+        if log_retention is not None:
+            values["decay"] = -torch.expm1(log_retention)  # α = 1 − exp(log(1 − α))
+        return values
 
     def _output(self, x: Tensor, reads: Tensor) -> Tensor:
         """x (B, T, in), reads (B, T, H, d) -> (B, T, hidden_size)."""

@@ -25,17 +25,20 @@ under ``torch.no_grad()`` too; ``learn_at_test_time: false`` freezes it outside 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from engrammar.component import Component
+from engrammar.recorder import is_recording
 from engrammar.spec import ComponentSpec, between, field, ge, gt, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
 from .ops import InnerModel, chunk_ttt, initial_ttt_state, ttt_step
 from .ops.inner_model import combine, select
+from .reporting import report_memory, weight_norm
 from .short_conv import ShortConvolution
 
 __all__ = ["TTTMLP", "TTTLinear", "TTTLinearSpec", "TTTMLPSpec"]
@@ -156,11 +159,13 @@ class TTTLinear(Component):
         if self._frozen:
             reads, memory = self._frozen_read(q, memory, resets, x.shape[0])
         else:
+            lr = self._learning_rate(x)
+            diagnostics: dict[str, Tensor] | None = {} if is_recording(self) else None
             reads, memory = chunk_ttt(
                 q,
                 k,
                 v,
-                self._learning_rate(x),
+                lr,
                 model=self.model,
                 initial_weights=dict(self.initial_weights),
                 token_scale=self._token_scale(),
@@ -168,7 +173,11 @@ class TTTLinear(Component):
                 state=memory,
                 resets=resets,
                 chunk_size=self.spec.chunk_size,
+                diagnostics=diagnostics,
             )
+            if diagnostics is not None:
+                values = {"inner_loss": diagnostics["inner_loss"], "lr": lr}
+                report_memory(self, values, diagnostics["anchor_norm"], sequence=True)
         new_state.update(memory)
         return self._output(x, reads), new_state
 
@@ -182,19 +191,30 @@ class TTTLinear(Component):
         if self._frozen:
             read = self._read(self._current_weights(memory), q[:, None]).squeeze(1)
         else:
-            read, memory, _ = ttt_step(
+            lr = self._learning_rate(x_t[:, None])[:, 0]
+            read, memory, inner_loss = ttt_step(
                 q,
                 k,
                 v,
-                self._learning_rate(x_t[:, None])[:, 0],
+                lr,
                 memory,
                 model=self.model,
                 token_scale=self._token_scale(),
                 norm=self._inner_norm(),
                 chunk_size=self.spec.chunk_size,
             )
+            if is_recording(self):
+                report_memory(self, {"inner_loss": inner_loss, "lr": lr}, weight_norm(state["weights"]), sequence=False)
         new_state.update(memory)
         return self._output(x_t[:, None], read[:, None])[:, 0], new_state
+
+    def plot_trace(
+        self, trace: dict[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "ttt"
+    ) -> list[Path]:
+        """The recorded trace as a figure: inner loss, η and the norm of W₀ over time (see :mod:`.plots`)."""
+        from .plots import plot_trace
+
+        return plot_trace(trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- pieces ------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["InnerModel", "Params", "combine", "mix", "select", "stack", "unstack", "zeros_like_params"]
+__all__ = ["InnerModel", "Params", "combine", "mix", "select", "stack", "unstack", "weight_norm", "zeros_like_params"]
 
 #: Fast weights by name ("w1", "b1", ...), each with the same leading batch dimensions.
 Params = dict[str, Tensor]
@@ -274,3 +274,8 @@ def mix(matrix: Tensor, stacked: Mapping[str, Tensor], plus: Mapping[str, Tensor
             product = torch.baddbmm(plus[name].reshape(batch * heads, rows, -1), flat_matrix, flat)
         out[name] = product.reshape(batch, heads, rows, *tensor.shape[3:])
     return out
+
+
+def weight_norm(weights: Mapping[str, Tensor]) -> Tensor:
+    """‖W‖ over every layer (no gradient), per sample and head: leaves (B, H, ...) -> (B, H)."""
+    return torch.sqrt(sum(tensor.detach().pow(2).flatten(2).sum(-1) for tensor in weights.values()))

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..inner_model import InnerModel, Params, mix, select, stack, unstack
+from ..inner_model import InnerModel, Params, mix, select, stack, unstack, weight_norm
 from ..layout import ChunkLayout
 from ..state import initial_memory_state
 
@@ -51,18 +51,21 @@ def chunk_neural_memory(
     resets: Tensor | None = None,
     chunk_size: int = 16,
     read_before_update: bool = False,
-    inner_loss: list[Tensor] | None = None,
+    diagnostics: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Any]]:
     """The whole sequence in chunks of ``chunk_size`` tokens; arguments and results as
-    :func:`.naive.naive_neural_memory`. When ``inner_loss`` is a list, each token's inner loss
-    ℓ_t(A_t) (B, T, H) is appended to it."""
+    :func:`.naive.naive_neural_memory`. When ``diagnostics`` is a dict, it receives each token's
+    inner loss ℓ_t(A_t) as ``inner_loss`` and the norm of its anchor ‖A_t‖ (all layers) as
+    ``anchor_norm``, each (B, T, H)."""
     batch, length = k.shape[:2]
     has_momentum = log_momentum is not None
     start = initial_memory_state(initial_weights, batch, has_momentum=has_momentum, chunk_size=chunk_size)
     current = dict(start if state is None else state)
     if length == 0:
-        if inner_loss is not None:
-            inner_loss.append(v.new_zeros(batch, 0, k.shape[2]))
+        if diagnostics is not None:
+            diagnostics.update(
+                inner_loss=v.new_zeros(batch, 0, k.shape[2]), anchor_norm=v.new_zeros(batch, 0, k.shape[2])
+            )
         return v.new_zeros(batch, 0, *v.shape[2:]), current
     position = current.get("position", torch.zeros(batch, dtype=torch.long, device=k.device))
     layout = ChunkLayout.plan(position, resets, length, chunk_size)
@@ -83,7 +86,7 @@ def chunk_neural_memory(
     initial_carry = stack([start["weights"], start["momentum"]] if has_momentum else [start["weights"]])
     resets_in_chunk = layout.resets.any(1).tolist()
     commits_everywhere = layout.commits.all(1).tolist()
-    outputs, losses = [], []
+    outputs, losses, norms = [], [], []
     # unbound once: indexing chunk n inside the loop would cost a full-size zero fill per chunk in
     # the backward pass
     per_chunk = zip(*(x.unbind(0) for x in (queries, keys, values, kappa, gradient_mix, end_matrix, end_rows)))
@@ -94,6 +97,8 @@ def chunk_neural_memory(
             anchor = select(restart, start["weights"], anchor)
         inputs, deltas, loss = model.gradients(anchor, keys_n, values_n)
         losses.append(loss)
+        if diagnostics is not None:
+            norms.append(weight_norm(anchor))
         if read_before_update:
             outputs.append(model.forward(anchor, queries_n))
         else:
@@ -111,8 +116,10 @@ def chunk_neural_memory(
     if chunk_size > 1:
         final["anchor"] = _contiguous(anchor)
         final["position"] = layout.final_position
-    if inner_loss is not None:
-        inner_loss.append(layout.from_chunks(torch.stack(losses), length))
+    if diagnostics is not None:
+        chunk_norms = torch.stack(norms)[..., None].expand(*torch.stack(losses).shape)  # (N, B, H, C)
+        diagnostics["inner_loss"] = layout.from_chunks(torch.stack(losses), length).detach()
+        diagnostics["anchor_norm"] = layout.from_chunks(chunk_norms, length).detach()
     return layout.from_chunks(torch.stack(outputs), length), final
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..inner_model import InnerModel, Params, mix, select, stack, unstack
+from ..inner_model import InnerModel, Params, mix, select, stack, unstack, weight_norm
 from ..layout import ChunkLayout
 from ..state import initial_ttt_state
 
@@ -43,17 +43,19 @@ def chunk_ttt(
     state: Mapping[str, Any] | None = None,
     resets: Tensor | None = None,
     chunk_size: int = 16,
-    inner_loss: list[Tensor] | None = None,
+    diagnostics: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Any]]:
     """The whole sequence in mini-batches of ``chunk_size`` tokens; arguments and results as
-    :func:`.naive.naive_ttt`. When ``inner_loss`` is a list, each token's inner loss ℓ_t(W₀)
-    (B, T, H) is appended to it."""
+    :func:`.naive.naive_ttt`. When ``diagnostics`` is a dict, it receives each token's inner loss
+    ℓ_t(W₀) as ``inner_loss`` and the norm of its W₀ (all layers) as ``anchor_norm``, each (B, T, H)."""
     batch, length = k.shape[:2]
     start = initial_ttt_state(initial_weights, batch, chunk_size=chunk_size)
     current = dict(start if state is None else state)
     if length == 0:
-        if inner_loss is not None:
-            inner_loss.append(v.new_zeros(batch, 0, k.shape[2]))
+        if diagnostics is not None:
+            diagnostics.update(
+                inner_loss=v.new_zeros(batch, 0, k.shape[2]), anchor_norm=v.new_zeros(batch, 0, k.shape[2])
+            )
         return v.new_zeros(batch, 0, *v.shape[2:]), current
     position = current.get("position", torch.zeros(batch, dtype=torch.long, device=k.device))
     layout = ChunkLayout.plan(position, resets, length, chunk_size)
@@ -70,7 +72,7 @@ def chunk_ttt(
     carry = stack([current["weights"], current["gradient_sum"]] if has_sum else [current["weights"]])
     initial_carry = stack([start["weights"], start["gradient_sum"]] if has_sum else [start["weights"]])
     resets_in_chunk = layout.resets.any(1).tolist()
-    outputs, losses = [], []
+    outputs, losses, norms = [], [], []
     # unbound once: indexing chunk n inside the loop would cost a full-size zero fill per chunk in
     # the backward pass
     per_chunk = zip(*(x.unbind(0) for x in (queries, keys, values, mixing, end_matrix, end_rows)))
@@ -80,6 +82,8 @@ def chunk_ttt(
         anchor = unstack(carry, 0)
         inputs, deltas, loss = model.gradients(anchor, keys_n, values_n, batched_norm)
         losses.append(loss)
+        if diagnostics is not None:
+            norms.append(weight_norm(anchor))
         outputs.append(model.read_through(queries_n, (kappa, carry), mixing_n, inputs, deltas, batched_norm))
         carry = mix(end_matrix_n, carry, plus=model.gradient_sum(inputs, deltas, end_rows_n))
 
@@ -87,8 +91,10 @@ def chunk_ttt(
     if has_sum:
         final["gradient_sum"] = _contiguous(unstack(carry, 1))
         final["position"] = layout.final_position
-    if inner_loss is not None:
-        inner_loss.append(layout.from_chunks(torch.stack(losses), length))
+    if diagnostics is not None:
+        chunk_norms = torch.stack(norms)[..., None].expand(*torch.stack(losses).shape)  # (N, B, H, C)
+        diagnostics["inner_loss"] = layout.from_chunks(torch.stack(losses), length).detach()
+        diagnostics["anchor_norm"] = layout.from_chunks(chunk_norms, length).detach()
     return layout.from_chunks(torch.stack(outputs), length), final
 
 
