@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from engrammar.spec import between, field, ge, gt, one_of, spec
 
+from .param_groups import ParamGroup
+
 __all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "TrainConfig"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -49,6 +51,10 @@ class TrainConfig:
     log_every: int = field(default=10, validator=ge(1), doc="steps between training lines in metrics.jsonl")
     device: str = field(default="auto", doc="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     deterministic: bool = field(default=False, doc="torch.use_deterministic_algorithms for the run")
+    param_groups: dict[str, ParamGroup] = field(
+        factory=dict,
+        doc="per module path (nodes.persist): {lr_scale, update_every}; see engrammar_train.param_groups",
+    )
 
     def __attrs_post_init__(self) -> None:
         if not all(0.0 <= beta < 1.0 for beta in self.betas):

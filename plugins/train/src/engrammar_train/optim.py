@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from engrammar.spec import SpecError
@@ -13,9 +14,15 @@ from .config import TrainConfig
 __all__ = ["make_optimizer", "make_scheduler", "resolve_device"]
 
 
-def make_optimizer(parameters: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (default), Adam or SGD with momentum, with the config's rate and weight decay."""
-    params = [p for p in parameters if p.requires_grad]
+def make_optimizer(
+    parameters: Iterable[nn.Parameter] | Iterable[dict[str, Any]], config: TrainConfig
+) -> torch.optim.Optimizer:
+    """AdamW (default), Adam or SGD with momentum, with the config's rate and weight decay;
+    ``parameters`` may be parameter groups (:func:`.param_groups.optimizer_groups`)."""
+    given = list(parameters)
+    params: list[Any] = (
+        given if given and isinstance(given[0], dict) else [p for p in given if p.requires_grad]  # type: ignore[union-attr]
+    )
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
@@ -35,8 +42,9 @@ def make_scheduler(
                 f"a onecycle warm-up of {config.warmup_fraction} x {config.steps} steps is under 2 steps; "
                 "train longer or raise warmup_fraction",
             )
+        peaks = [group["lr"] for group in optimizer.param_groups]  # lr, or lr * lr_scale per group
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=config.warmup_fraction
+            optimizer, max_lr=peaks, total_steps=config.steps, pct_start=config.warmup_fraction
         )
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)

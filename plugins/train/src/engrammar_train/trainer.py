@@ -38,6 +38,7 @@ from .config import TrainConfig
 from .evaluate import evaluate_model
 from .metrics import METRICS_NAME, MetricsLog, read_metrics
 from .optim import make_optimizer, make_scheduler, resolve_device
+from .param_groups import SlowUpdates, optimizer_groups
 from .progress import ProgressBar
 
 __all__ = ["SPEC_NAME", "Trainer"]
@@ -87,7 +88,13 @@ class Trainer:
         self.hooks = hooks if isinstance(hooks, pluggy.PluginManager) else make_plugin_manager(hooks)
         self.recipe = dict(recipe) if recipe is not None else None
         self.task_data = dict(task_data) if task_data is not None else None
-        self.optimizer = optimizer if optimizer is not None else make_optimizer(self.model.parameters(), cfg)
+        self.optimizer = (
+            optimizer
+            if optimizer is not None
+            else make_optimizer(optimizer_groups(self.model, cfg.param_groups, cfg.lr), cfg)
+        )
+        if any(group.get("update_every", 1) > 1 for group in self.optimizer.param_groups):
+            self.hooks.register(SlowUpdates())
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.data_generator = torch.Generator().manual_seed(cfg.seed)
