@@ -128,6 +128,7 @@ class Trainer:
         state = None
         outputs = []
         loss_value = 0.0
+        reported: dict[str, float] = {}  # the components' metrics (a memory's inner loss), over the chunks
         for start in range(0, length, chunk):
             part = TaskBatch(*(t[:, start : start + chunk] for t in (batch.inputs, batch.targets, batch.mask)))
             with self._autocast(), recording(self.model) as record:
@@ -142,6 +143,8 @@ class Trainer:
                 auxiliary = self._auxiliary_losses(record)
                 for extra in auxiliary:
                     loss = loss + extra * (part.inputs.shape[1] / length)
+            for key, value in record.metrics.items():  # each a mean over the chunk's tokens
+                reported[key] = reported.get(key, 0.0) + float(value) * (part.inputs.shape[1] / length)
             outputs.append(y.detach().float())
             if bool(part.mask.any()) or auxiliary:
                 for extra in self.hooks.hook.before_backward(trainer=self, loss=loss):
@@ -161,7 +164,13 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.step += 1
-        return {"loss": loss_value, "grad_norm": grad_norm, "outputs": torch.cat(outputs, dim=1), "batch": batch}
+        return {
+            "loss": loss_value,
+            "grad_norm": grad_norm,
+            "outputs": torch.cat(outputs, dim=1),
+            "batch": batch,
+            "reported": reported,
+        }
 
     def _auxiliary_losses(self, record: Recording) -> list[torch.Tensor]:
         """The auxiliary losses the model's components reported in ``record``, already weighted."""
@@ -298,6 +307,7 @@ class Trainer:
                         "loss": sum(window) / len(window),
                         "grad_norm": result["grad_norm"],
                         "lr": self.optimizer.param_groups[0]["lr"],
+                        **result["reported"],
                         "seconds": round(time.perf_counter() - started, 3),
                     }
                     self._log(record)
