@@ -73,8 +73,9 @@ class NeuralMemorySpec(ComponentSpec):
 
 
 class NeuralMemory(Component):
-    """Titans' long-term memory: per-head MLP fast weights trained online by gradient descent with
-    momentum and weight decay (chunked parallel form for sequences)."""
+    """Titans' long-term memory: MLP fast weights learnt online, with momentum and weight decay.
+
+    The inner loop runs per head on ‖M(k) − v‖²; whole sequences take the chunked parallel form."""
 
     spec_cls = NeuralMemorySpec
     spec: NeuralMemorySpec

@@ -72,7 +72,9 @@ class TTTMLPSpec(TTTLinearSpec):
 
 
 class TTTLinear(Component):
-    """TTT layer with a linear inner model (plus residual and layer norm); dual form in mini-batches."""
+    """TTT layer with a linear inner model: its weights learn the sequence in mini-batches.
+
+    The inner model has a residual and a layer norm; whole sequences take the dual form."""
 
     spec_cls = TTTLinearSpec
     spec: TTTLinearSpec
@@ -279,7 +281,9 @@ class TTTLinear(Component):
 
 
 class TTTMLP(TTTLinear):
-    """TTT layer with a two-layer GELU MLP inner model (plus residual and layer norm)."""
+    """TTT layer with a two-layer GELU MLP inner model: its weights learn the sequence in mini-batches.
+
+    The inner model has a residual and a layer norm; whole sequences take the dual form."""
 
     spec_cls = TTTMLPSpec
     spec: TTTMLPSpec
