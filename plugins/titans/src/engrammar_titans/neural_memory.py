@@ -63,7 +63,9 @@ class NeuralMemorySpec(ComponentSpec):
     )
     use_momentum: bool = field(default=True, doc="momentum η on the surprise (off: S_t = −θ_t ∇ℓ_t)")
     use_weight_decay: bool = field(default=True, doc="data-dependent forgetting α (off: α = 0)")
-    max_lr: float = field(default=1.0, validator=gt(0.0), doc="upper bound of the inner learning rate θ")
+    max_lr: float = field(
+        default=0.1, validator=gt(0.0), doc="upper bound of the inner learning rate θ (on ‖M(k) − v‖², summed)"
+    )
     use_short_conv: bool = field(default=True, doc="short causal convolution on q, k, v")
     conv_size: int = field(default=4, validator=between(2, 16), doc="taps of the short convolution")
     use_output_gate: bool = field(default=True, doc="gate each head's read with SiLU(W_g x)")
@@ -91,8 +93,9 @@ class NeuralMemory(Component):
         self.conv = ShortConvolution(self.qkv_width, s.conv_size) if s.use_short_conv else None
         self.num_gates = 1 + int(s.use_momentum) + int(s.use_weight_decay)
         self.gate_proj = nn.Linear(self.in_features, heads * self.num_gates)
-        with torch.no_grad():  # start with a small rate, strong momentum and little forgetting
-            biases = [-2.0] + ([1.0] if s.use_momentum else []) + ([-4.0] if s.use_weight_decay else [])
+        # start at half the largest rate, strong momentum and little forgetting (θ, η, α ≈ max_lr / 2, 0.73, 0.018)
+        with torch.no_grad():
+            biases = [0.0] + ([1.0] if s.use_momentum else []) + ([-4.0] if s.use_weight_decay else [])
             self.gate_proj.bias.copy_(torch.tensor(biases).repeat_interleave(heads))
         self.initial_weights = nn.ParameterDict(
             {name: nn.Parameter(_xavier(heads, shape)) for name, shape in self.model.shapes().items()}
