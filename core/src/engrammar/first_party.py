@@ -14,6 +14,7 @@ __all__ = ["PROVIDERS", "provider_of"]
 
 #: distribution -> the names of its entry points in the component groups (``engrammar.memories``, ...)
 PROVIDERS: dict[str, tuple[str, ...]] = {
+    "engrammar-attention": ("kv_attention", "sliding_window", "persistent_memory", "attention_memory", "short_term"),
     "engrammar-controllers": ("lstm", "gru", "mlp", "transformer"),
     "engrammar-dnc": ("dnc",),
     "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),

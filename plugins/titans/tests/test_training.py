@@ -4,14 +4,10 @@ wiring (gradients reach the initial weights and the gates)."""
 
 from __future__ import annotations
 
-import json
-import math
-
 import pytest
 import torch
 from engrammar.task import Task, TaskBatch
 from engrammar.wiring import Wiring
-from engrammar_titans.plots import plot_training
 from engrammar_train import Trainer
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -63,26 +59,3 @@ def test_training_writes_the_memory_plot_named_after_the_node(tmp_path, name):
     for key in ("nodes.mem.initial_weights.w1", "nodes.mem.qkv_proj.weight"):
         assert not torch.equal(before[key], model.state_dict()[key]), key
 
-
-def _first_training_line(tmp_path, tbptt):
-    wiring = Wiring("nm", in_features=4)
-    wiring.node("mem", "neural_memory", hidden_size=6, num_heads=2, head_dim=3, chunk_size=2, inputs=wiring.x)
-    wiring.node("head", "linear", out_features=4, inputs="mem")
-    wiring.output("head")
-    torch.manual_seed(0)
-    config = {"steps": 2, "batch_size": 3, "eval_every": 2, "eval_batches": 1, "log_every": 1, "tbptt": tbptt}
-    Trainer(wiring.build(), Recall(), config, out_dir=tmp_path, progress=False).fit()
-    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    return next(line for line in lines if line["split"] == "train")
-
-
-def test_the_trainer_logs_the_inner_loss_and_gates_and_they_plot_over_training(tmp_path):
-    whole = _first_training_line(tmp_path / "whole", None)
-    for name in ("inner_loss", "lr", "momentum", "decay"):
-        assert math.isfinite(whole[f"nodes.mem.{name}"]), name
-    # in chunks of 4 steps (truncated backpropagation) the logged means are the same: each chunk
-    # counts by its share of the sequence
-    chunked = _first_training_line(tmp_path / "chunked", 4)
-    assert chunked["nodes.mem.inner_loss"] == pytest.approx(whole["nodes.mem.inner_loss"], rel=1e-5)
-    path = plot_training(tmp_path / "whole")
-    assert path == tmp_path / "whole" / "memory_metrics.png" and path.read_bytes()[:8] == PNG

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..component import Component
 from ..spec import ComponentSpec, SpecError, field, spec
 from ..state import State, StateEntry
+from ..typechecking import checked_inner_step, typecheck_enabled
 from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
 from .refs import INPUT, Ref
@@ -237,7 +238,8 @@ class Graph(Component):
         outputs: list[list[Tensor]] = [[] for _ in loop.names]
         current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
         reset_steps = resets.any(0).tolist() if resets is not None else None
-        steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
+        steps = [checked_inner_step(m) for m in loop.modules] if typecheck_enabled() else loop.steps
+        pieces_of, collect = loop.pieces, loop.collect
         history_from = loop.history_from
         node_range = range(len(loop.names))
         for t in range(length):
@@ -282,7 +284,10 @@ class Graph(Component):
             return buffer[:, buffer.shape[1] - ref.delay]
 
         new_state: State = {}
-        for name, step, refs in self._steps:
+        steps = self._steps
+        if typecheck_enabled():
+            steps = [(name, checked_inner_step(self.nodes[name]), refs) for name, _, refs in steps]  # type: ignore[arg-type]
+        for name, step, refs in steps:
             inputs = read(refs[0]) if len(refs) == 1 else torch.cat([read(r) for r in refs], dim=-1)
             values[name], node_state = step(inputs, state.get(name, _EMPTY))
             if name in state:
