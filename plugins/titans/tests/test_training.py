@@ -58,4 +58,3 @@ def test_training_writes_the_memory_plot_named_after_the_node(tmp_path, name):
     assert written.name == "nodes_mem_memory.png" and written.read_bytes()[:8] == PNG
     for key in ("nodes.mem.initial_weights.w1", "nodes.mem.qkv_proj.weight"):
         assert not torch.equal(before[key], model.state_dict()[key]), key
-
