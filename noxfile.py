@@ -109,7 +109,28 @@ def demo(session: nox.Session) -> None:
 
 
 # The peer packages the benchmarks compare against; never dependencies of a plugin or its tests.
-BENCH_REFERENCES = ("dnc", "flann", "fla-core", "triton", "einops", "titans-pytorch", "x-transformers")
+BENCH_REFERENCES = (
+    "dnc",
+    "flann",
+    "fla-core",
+    "triton",
+    "einops",
+    # titans-pytorch and what it imports
+    "titans-pytorch",
+    "x-transformers",
+    "assoc-scan",
+    "einx",
+    "tensordict",
+    "pyvers",
+    "cloudpickle",
+    "frozendict",
+    "tqdm",
+    "loguru",
+    "axial-positional-embedding",
+    "rotary-embedding-torch",
+    "hyper-connections",
+    "torch-einops-utils",
+)
 
 
 @nox.session

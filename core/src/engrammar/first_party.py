@@ -29,6 +29,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
         "grad_noise",
         "agc",
     ),
+    "engrammar-titans": ("neural_memory", "ttt_linear", "ttt_mlp"),
     "engrammar-tasks": ("copy", "repeat_copy", "associative_recall", "mqar", "parity", "antipodal"),
 }
 
