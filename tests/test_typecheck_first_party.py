@@ -26,6 +26,7 @@ DELTANET = {"hidden_size": 3, "num_heads": 2, "head_dim": 3, "value_dim": 2}
 ATTENTION = {"hidden_size": 3, "num_heads": 2, "head_dim": 2}
 
 #: name -> representative specs (the option sets of each plugin's conformance tests).
+TITANS = {"hidden_size": 3, "num_heads": 2, "head_dim": 2}
 SPECS: dict[str, list[dict[str, Any]]] = {
     "concat": [{"in_features": 3}],
     "ema": [{"in_features": 3}, {"in_features": 2, "chunk_size": 2}],
@@ -75,6 +76,12 @@ SPECS: dict[str, list[dict[str, Any]]] = {
     ],
     "short_term": [{"in_features": 3, **ATTENTION, "window": 1}],
     "persistent_memory": [{"in_features": 3, **ATTENTION, "num_slots": 3}],
+    "neural_memory": [
+        {"in_features": 3, **TITANS, "memory_expansion": 2, "chunk_size": 2},
+        {"in_features": 3, **TITANS, "chunk_size": 1, "memory_depth": 1},
+    ],
+    "ttt_linear": [{"in_features": 3, **TITANS, "chunk_size": 2}],
+    "ttt_mlp": [{"in_features": 3, **TITANS, "chunk_size": 3, "mlp_expansion": 2}],
 }
 CASES = [(name, spec) for name, specs in SPECS.items() for spec in specs]
 
