@@ -8,9 +8,10 @@ against — first-party, third-party or a wiring.
     failures = check_component("ema", {"in_features": 3})
 
 Properties: shapes, state_declared, chunking, step_equals_forward, batch_independence, causality,
-resets, detach, gradients, gradcheck, dtypes, determinism, spec_roundtrip, parameter_roundtrip.
+resets, detach, gradients, gradcheck, dtypes, determinism, spec_roundtrip, parameter_roundtrip,
+incoming_state_unchanged.
 
-Names load lazily: the pytest plugin in this package must not import torch.
+Names load lazily: the pytest plugin in this package must import neither torch nor Hypothesis.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _LAZY = {
     "check_property": "properties",
     "conformance_tests": "suite",
     "register_profiles": "profiles",
+    "selected_profile": "profiles",
 }
 __all__ = sorted(_LAZY)
 
@@ -39,6 +41,6 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .profiles import register_profiles
+    from .profiles import register_profiles, selected_profile
     from .properties import PROPERTIES, TOLERANCES, Case, ConformanceError, check_component, check_property
     from .suite import conformance_tests
