@@ -111,6 +111,21 @@ def test_skip_requires_known_property_names() -> None:
         conformance_tests("ema", skip={"not_a_property": "because"})
 
 
+def test_specs_may_be_a_strategy_drawn_in_one_case() -> None:
+    from hypothesis import strategies as st
+
+    suite = conformance_tests(BROKEN["causality"], specs=st.sampled_from([{"init_decay": 0.5}, {"chunk_size": 2}]))
+    with pytest.raises(ConformanceError, match=r"\[causality\]"):
+        suite().test_causality(spec_index=0)
+
+
+def test_specs_must_be_a_non_empty_list_of_dicts() -> None:
+    with pytest.raises(ValueError, match="specs must not be empty"):
+        conformance_tests("ema", specs=[])
+    with pytest.raises(TypeError, match=r"specs\[1\]: expected a dict of spec fields, got int"):
+        conformance_tests("ema", specs=[{}, 3])  # type: ignore[list-item]
+
+
 def test_an_unknown_profile_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown Hypothesis profile 'engrammar-nightly'"):
         conformance_tests("ema", profile="engrammar-nightly")
