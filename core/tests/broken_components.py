@@ -67,6 +67,38 @@ class DeadParameter(EMA):
         self.unused = nn.Parameter(torch.zeros(3))
 
 
+class ZeroEffectParameter(EMA):
+    """Has a parameter in the graph whose effect is multiplied away: its gradient is always zero."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y + 0.0 * self.scale, state
+
+
+class RareUnit(EMA):
+    """Correct: a ReLU unit that fires only when the inputs sum above 2.5, so a tiny draw may leave
+    its gain without gradient while a larger one reaches it."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def _unit(self, x: Tensor) -> Tensor:
+        return self.gain * torch.relu(x.sum(-1, keepdim=True) - 2.5)
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y + self._unit(x), state
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        return y + self._unit(x_t), state
+
+
 class MisdeclaresState(EMA):
     """Declares a state shape it does not produce."""
 
@@ -260,6 +292,7 @@ BROKEN = {
 
 #: More ways to break a property, each caught by it: (property, component, what the message says).
 MORE_BROKEN = [
+    ("gradients", ZeroEffectParameter, r"parameter 'scale' got an all-zero gradient \(also on 16 samples x 8 steps\)"),
     ("state_declared", ForgetsAnEntry, "forward: state lacks declared entry 'average'"),
     ("incoming_state_unchanged", EditsStateWhenResetting, "forward with resets .*'average' was overwritten"),
     ("incoming_state_unchanged", ReplacesCallersEntry, "forward .*entry 'average' was replaced in the caller's dict"),

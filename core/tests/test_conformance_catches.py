@@ -99,6 +99,19 @@ def test_a_property_run_is_repeatable_and_leaves_the_global_generator_alone() ->
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_a_parameter_a_tiny_draw_misses_by_chance_is_checked_on_a_larger_draw() -> None:
+    from broken_components import RareUnit
+    from engrammar.testing.properties import _backward, make_maker
+
+    case = Case(batch_size=1, length=3, seed=0)
+    component = make_maker(RareUnit, {"in_features": 2}, case.seed)(case.dtype).train()
+    _backward(component, case, case.batch_size, case.length, salt=0)
+    assert component.gain.grad is not None and float(component.gain.grad.abs().sum()) == 0.0  # the tiny draw misses
+    check_property("gradients", RareUnit, {"in_features": 2}, case)
+    with pytest.raises(ConformanceError, match=r"\[gradients\] parameter 'unused' got no gradient \(also on"):
+        check_property("gradients", BROKEN["gradients"], {"in_features": 2}, case)
+
+
 def test_generated_test_class_fails_on_a_broken_component() -> None:
     suite = conformance_tests(BROKEN["causality"])
     with pytest.raises(ConformanceError, match=r"\[causality\]"):

@@ -316,31 +316,55 @@ def check_detach(make: Maker, case: Case) -> None:
         raise ConformanceError("detach", "gradient reached inputs from before the detached state")
 
 
-def check_gradients(make: Maker, case: Case) -> None:
-    """Gradients are finite and reach every parameter (from a loss on the outputs); a component
-    without parameters passes finite gradients back to its inputs."""
-    component = make(case.dtype)
-    component.train()
-    length = max(case.length, 3)
-    x = case.x(component, length=length).requires_grad_(True)
-    _, state = component(case.x(component, 3, length=2))  # a warm state that depends on parameters
+#: The larger draw that a parameter left without gradient by a tiny one must be reached on.
+LARGER_DRAW = (16, 8)  # samples, steps
+
+
+def _backward(component: Component, case: Case, batch: int, length: int, salt: int) -> Tensor | None:
+    """Backpropagate a random projection of the outputs from a parameter-dependent warm state;
+    returns the gradient with respect to the inputs."""
+    x = case.x(component, salt, batch=batch, length=length).requires_grad_(True)
+    _, state = component(case.x(component, salt + 3, batch=batch, length=2))
     y, _ = component(x, state)
     if not y.requires_grad:
         raise ConformanceError("gradients", "outputs do not depend differentiably on inputs or parameters")
-    weights = torch.randn(y.shape, generator=case.generator(13), dtype=torch.float64).to(y.dtype)
+    weights = torch.randn(y.shape, generator=case.generator(salt + 13), dtype=torch.float64).to(y.dtype)
     (y * weights).sum().backward()
-    if x.grad is not None and not bool(torch.isfinite(x.grad).all()):
+    return x.grad
+
+
+def check_gradients(make: Maker, case: Case) -> None:
+    """Gradients are finite and reach every parameter (from a loss on the outputs); a component
+    without parameters passes finite gradients back to its inputs. A parameter that a tiny draw
+    leaves without gradient (every ReLU unit it feeds inactive, an expert routed no token) must get
+    one on a larger draw."""
+    component = make(case.dtype)
+    component.train()
+    x_grad = _backward(component, case, case.batch_size, max(case.length, 3), salt=0)
+    if x_grad is not None and not bool(torch.isfinite(x_grad).all()):
         raise ConformanceError("gradients", "the gradient with respect to the inputs is not finite")
     trainable = [(name, p) for name, p in component.named_parameters() if p.requires_grad]
-    if not trainable and x.grad is None:
+    if not trainable and x_grad is None:
         raise ConformanceError("gradients", "no parameters, and no gradient reaches the inputs")
     for name, param in trainable:
-        if param.grad is None:
-            raise ConformanceError("gradients", f"parameter {name!r} got no gradient (unused?)")
-        if not bool(torch.isfinite(param.grad).all()):
+        if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
             raise ConformanceError("gradients", f"parameter {name!r} has a non-finite gradient")
+    silent = {name for name, p in trainable if p.grad is None or not bool(p.grad.abs().sum() > 0)}
+    if not silent:
+        return
+    component.zero_grad(set_to_none=True)
+    batch, length = LARGER_DRAW
+    _backward(component, case, batch, length, salt=20)
+    larger = f"(also on {batch} samples x {length} steps)"
+    for name, param in trainable:
+        if name not in silent:
+            continue
+        if param.grad is None:
+            raise ConformanceError("gradients", f"parameter {name!r} got no gradient {larger} (unused?)")
+        if not bool(torch.isfinite(param.grad).all()):
+            raise ConformanceError("gradients", f"parameter {name!r} has a non-finite gradient {larger}")
         if not bool(param.grad.abs().sum() > 0):
-            raise ConformanceError("gradients", f"parameter {name!r} got an all-zero gradient")
+            raise ConformanceError("gradients", f"parameter {name!r} got an all-zero gradient {larger}")
 
 
 def check_gradcheck(make: Maker, case: Case) -> None:
