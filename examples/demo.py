@@ -1,7 +1,7 @@
 """The demo: an LSTM controller with a DNC memory learns the copy task on a CPU.
 
-    python examples/demo.py                  # about 2 minutes on one CPU core
-    python examples/demo.py --steps 1000     # shorter: about a minute, about 1 bit wrong
+    python examples/demo.py                  # about 90 s of CPU time on one core
+    python examples/demo.py --steps 1000     # shorter: under a minute, about 2 bits wrong
 
 It trains examples/lstm_dnc.yaml (LSTM 64, DNC of 32 cells of width 16, 4 read heads, the read
 vectors fed back to the controller one step later) on `copy` (6-bit vectors, sequences of 1 to 8),
@@ -12,7 +12,7 @@ The same run from the command line:
 
     engrammar train examples/lstm_dnc.yaml --task copy --steps 2000 --batch-size 16 --out runs/demo \
         --set task.bits=6 --set task.max_length=8 --set train.lr=3e-3 --set train.schedule=cosine \
-        --set train.eval_every=250 --set nodes.mem.trace=true
+        --set train.eval_every=250
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-import engrammar
+import engrammar_train
 
 WIRING = Path(__file__).with_name("lstm_dnc.yaml")
 SETTINGS = [
@@ -30,7 +30,6 @@ SETTINGS = [
     "train.lr=3e-3",
     "train.schedule=cosine",
     "train.eval_every=250",
-    "nodes.mem.trace=true",
 ]
 
 
@@ -41,7 +40,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    result = engrammar.train(
+    result = engrammar_train.train(
         WIRING, "copy", steps=args.steps, batch_size=16, seed=args.seed, out=args.out, overrides=SETTINGS
     )
     lines = [json.loads(line) for line in (Path(args.out) / "metrics.jsonl").read_text().splitlines()]

@@ -4,15 +4,18 @@ the Python builder to the same model (parameter names, and outputs under one see
 from __future__ import annotations
 
 import functools
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
+from engrammar import first_party, registry
 from engrammar.cli import main
-from engrammar.registry import RegistryError
-from engrammar.spec import SpecError
+from engrammar.first_party import provider_of
+from engrammar.registry import UnknownNameError
 from engrammar.testing import conformance_tests
 from engrammar.wiring import NodeRef, Wiring, build_wiring, load_graph_spec
+from engrammar.wiring.loader import is_wiring_path, load_data
 from hypothesis import strategies as st
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -96,6 +99,16 @@ def lstm_memory(name: str, memory: str, **memory_fields: int) -> Wiring:
     return w
 
 
+def lstm_sliding_window() -> Wiring:
+    """examples/lstm_sliding_window.yaml (plugins: controllers, attention)."""
+    w = Wiring("lstm_sliding_window", in_features=7)
+    ctrl = w.node("ctrl", "lstm", hidden_size=64, inputs=w.x)
+    mem = w.node("mem", "sliding_window", window=32, hidden_size=64, num_heads=4, head_dim=16, inputs=ctrl)
+    w.node("head", "linear", out_features=6, inputs=[ctrl, mem])
+    w.output("head")
+    return w
+
+
 def demo_lstm_ema(feedback: bool) -> Wiring:
     """examples/demo_lstm_ema.yaml and demo_lstm_ema_feedback.yaml (plugin: controllers)."""
     w = Wiring("demo_lstm_ema_feedback" if feedback else "demo_lstm_ema", in_features=8)
@@ -109,6 +122,7 @@ def demo_lstm_ema(feedback: bool) -> Wiring:
 PLUGIN_BUILDERS = {
     "lstm_dnc.yaml": lambda: lstm_memory("lstm_dnc", "dnc", memory_size=32, word_size=16, num_reads=4, num_writes=1),
     "lstm_ntm.yaml": lambda: lstm_memory("lstm_ntm", "ntm", memory_size=32, word_size=16, num_reads=1, num_writes=1),
+    "lstm_sliding_window.yaml": lstm_sliding_window,
     "demo_lstm_ema.yaml": lambda: demo_lstm_ema(False),
     "demo_lstm_ema_feedback.yaml": lambda: demo_lstm_ema(True),
 }
@@ -126,15 +140,56 @@ BUILDERS = {
 
 
 @functools.cache
-def buildable(name: str) -> bool:
-    """False when the example needs a plugin that is not installed here."""
+def missing_plugin(name: str) -> str | None:
+    """The first-party distribution an example needs that is not installed here, or ``None``.
+
+    Every ``use:`` (in nested wiring files too) must name an installed component or a name of a
+    first-party plugin; anything else is an error in the example, and the test fails on it."""
+    return _missing_plugin(load_data(EXAMPLES / name))
+
+
+def _missing_plugin(data: dict) -> str | None:
+    for node in data.get("nodes", {}).values():
+        use = node["use"]
+        if is_wiring_path(use):
+            missing = _missing_plugin(load_data(use))
+        else:
+            missing = _provider_if_missing(use)
+        if missing is not None:
+            return missing
+    return None
+
+
+def _provider_if_missing(use: str) -> str | None:
     try:
-        build_wiring(EXAMPLES / name)
-    except (RegistryError, SpecError) as err:
-        if "no component named" in str(err) or "pip install" in str(err):
-            return False
-        raise
-    return True
+        registry.resolve(use)
+        return None
+    except UnknownNameError:
+        provider = provider_of(use)
+        if provider is None:
+            raise
+        try:
+            metadata.distribution(provider)
+        except metadata.PackageNotFoundError:
+            return provider
+        raise  # installed, yet without the name the hint table gives it
+
+
+def skip_if_missing_plugin(name: str) -> None:
+    provider = missing_plugin(name)
+    if provider is not None:
+        pytest.skip(f"{name} needs {provider}, which is not installed")
+
+
+def test_an_unknown_use_in_an_example_fails_instead_of_skipping(tmp_path, monkeypatch) -> None:
+    (tmp_path / "typo.yaml").write_text("in_features: 2\nnodes:\n  ctrl: {use: lstmm, in: x}\nout: ctrl\n")
+    (tmp_path / "nested.yaml").write_text("in_features: 2\nnodes:\n  block: {use: typo.yaml, in: x}\nout: block\n")
+    for file in ("typo.yaml", "nested.yaml"):
+        with pytest.raises(UnknownNameError, match="no component named 'lstmm'"):
+            _missing_plugin(load_data(tmp_path / file))
+    # a first-party name whose distribution is not installed is the one reason to skip
+    monkeypatch.setitem(first_party.PROVIDERS, "engrammar-not-installed", ("lstmm",))
+    assert _missing_plugin(load_data(tmp_path / "nested.yaml")) == "engrammar-not-installed"
 
 
 def test_every_example_has_a_builder_twin() -> None:
@@ -143,8 +198,7 @@ def test_every_example_has_a_builder_twin() -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_example_builds_runs_and_is_printed_by_the_build_command(name: str, capsys) -> None:
-    if not buildable(name):
-        pytest.skip(f"{name} needs a plugin that is not installed")
+    skip_if_missing_plugin(name)
     graph = build_wiring(EXAMPLES / name)
     x = torch.randn(2, 6, graph.in_features)
     y, state = graph(x)
@@ -163,8 +217,7 @@ TWINS = {**BUILDERS, **PLUGIN_BUILDERS}
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_file_and_builder_give_the_same_model(name: str) -> None:
-    if not buildable(name):
-        pytest.skip(f"{name} needs a plugin that is not installed")
+    skip_if_missing_plugin(name)
     from_file_spec = load_graph_spec(EXAMPLES / name)
     assert TWINS[name]().spec() == from_file_spec
     torch.manual_seed(7)
@@ -194,8 +247,7 @@ def test_examples_cover_the_architectures_of_the_issue() -> None:
 
 def _factory(name: str):
     def make(**fields):
-        if not buildable(name):
-            pytest.skip(f"{name} needs a plugin that is not installed")
+        skip_if_missing_plugin(name)
         return build_wiring(EXAMPLES / name, **fields)
 
     make.__name__ = name

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from engrammar.testing.properties import PROPERTIES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -65,6 +66,18 @@ def test_it_builds_by_name_and_runs(site: Path) -> None:
     assert result.stdout.split() == ["acme_memories.elman", "(2,", "4,", "5)", "(2,", "5)"]
 
 
+def test_it_builds_from_its_spec_without_importing_other_plugins(site: Path) -> None:
+    code = (
+        "import sys, engrammar;"
+        "from acme_memories.elman import ElmanSpec;"
+        "m = engrammar.build(ElmanSpec(in_features=3, hidden_size=5));"
+        "print(type(m).__name__, m.out_features, 'broken_plugin.memory' in sys.modules)"
+    )
+    result = run(site, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ElmanMemory", "5", "False"]
+
+
 def test_its_one_line_conformance_suite_passes(site: Path) -> None:
     tests = FIXTURES / "acme_memories" / "tests"
     result = run(
@@ -80,8 +93,6 @@ def test_its_one_line_conformance_suite_passes(site: Path) -> None:
         cwd=tests,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    from engrammar.testing import PROPERTIES
-
     # one case per (spec, property): the fixture lists two specs
     assert f"{2 * len(PROPERTIES)} passed" in result.stdout
 

@@ -1,6 +1,7 @@
 """Deliberately broken components: each breaks one rule of the protocol, and the conformance
 property named for that rule must catch it (test_conformance_catches.py). ``BROKEN`` holds one per
-property; ``MORE_BROKEN`` more ways to break some of them."""
+property; ``MORE_BROKEN`` more ways to break some of them; ``SIDE_EFFECTS`` more side effects for
+``no_side_effects``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import torch
 from engrammar.builtin.ema import EMA, EMASpec
+from engrammar.nn.trace import Trace
+from engrammar.recorder import is_tracing
 from engrammar.spec import field, spec
 from engrammar.state import State, reset_where
 from torch import Tensor, nn
@@ -272,6 +275,48 @@ class ClampsStateInPlace(EMA):
         return super()._sequence(x, state)
 
 
+class WritesAttribute(EMA):
+    """Keeps its last output on the module: a side channel instead of the recording."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        self.last_output = y.detach()
+        return y, state
+
+
+class KeepsATrace(EMA):
+    """Appends to a trace object it holds (the ``last_trace`` pattern): an in-place change."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.trace = Trace()
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        self.trace.record({"output": y})
+        return y, state
+
+
+class CountsInABuffer(EMA):
+    """Counts its steps in a buffer, written in place."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().init_state(batch_size, device=device, dtype=dtype)
+
+
+class ChangesWhenTraced(EMA):
+    """Gives other outputs while a recording keeps its trace."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return (y + 1.0 if is_tracing(self) else y), state
+
+
 BROKEN = {
     "batch_independence": LeaksAcrossBatch,
     "causality": PeeksAtFuture,
@@ -288,6 +333,14 @@ BROKEN = {
     "spec_roundtrip": LooselyTypedSpec,
     "parameter_roundtrip": UnsavedRandomBuffer,
     "incoming_state_unchanged": EditsStateInStep,
+    "no_side_effects": WritesAttribute,
+}
+
+#: More defects the ``no_side_effects`` property must catch, each with what its message names.
+SIDE_EFFECTS = {
+    KeepsATrace: r"attribute 'trace' \['chunks'\] changed length from 0 to 1",
+    CountsInABuffer: r"changed the module: buffer 'calls' changed values",
+    ChangesWhenTraced: r"forward from the initial state, inside a recording vs outside: outputs differ",
 }
 
 #: More ways to break a property, each caught by it: (property, component, what the message says).

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from engrammar.recorder import recording
 from engrammar.registry import build
 from engrammar.spec import SpecError
 from engrammar.testing import conformance_tests
-from engrammar.wiring import Wiring
 
 TestConcatConformance = conformance_tests("concat")
 TestSumConformance = conformance_tests(
@@ -99,10 +99,11 @@ def test_mixture_matches_the_token_by_token_oracle(top_k) -> None:
     torch.manual_seed(0)
     moe = build("moe", in_features=3 + 3 * 2, input_sizes=(3, 2, 2, 2), top_k=top_k, balance_weight=0.5)
     x = torch.randn(2, 5, 9)
-    y, _ = moe(x)
+    with recording(moe) as record:
+        y, _ = moe(x)
     expected, loss = naive_mixture(moe, x)
     torch.testing.assert_close(y, expected)
-    torch.testing.assert_close(moe.auxiliary_losses()["load_balance"], loss)
+    torch.testing.assert_close(record.losses["load_balance"], loss)
 
 
 def test_mixture_load_balance_is_one_times_weight_when_uniform() -> None:
@@ -110,8 +111,9 @@ def test_mixture_load_balance_is_one_times_weight_when_uniform() -> None:
     with torch.no_grad():
         moe.router.weight.zero_()
         moe.router.bias.zero_()
-    moe(torch.randn(3, 4, 5))
-    torch.testing.assert_close(moe.auxiliary_losses()["load_balance"], torch.tensor(0.25))
+    with recording(moe) as record:
+        moe(torch.randn(3, 4, 5))
+    torch.testing.assert_close(record.losses["load_balance"], torch.tensor(0.25))
 
 
 def test_mixture_top1_router_gets_gradient_from_the_output() -> None:
@@ -119,56 +121,6 @@ def test_mixture_top1_router_gets_gradient_from_the_output() -> None:
     y, _ = moe(torch.randn(2, 3, 5))
     y.sum().backward()
     assert moe.router.weight.grad is not None and moe.router.weight.grad.abs().sum() > 0
-
-
-def test_mixture_record_covers_one_public_call_and_steps_accumulate_inside_a_graph() -> None:
-    moe = build("moe", in_features=5, input_sizes=(1, 2, 2), top_k=1)
-    x = torch.randn(2, 6, 5)
-    moe(x)
-    whole = moe.auxiliary_losses()["load_balance"]
-    moe(x[:, :1])
-    assert not torch.allclose(moe.auxiliary_losses()["load_balance"], whole)  # a new record per call
-    moe.begin_auxiliary_record()
-    for t in range(6):
-        moe._step(x[:, t], {})  # what a graph's step-major loop calls
-    torch.testing.assert_close(moe.auxiliary_losses()["load_balance"], whole)
-
-
-def _mixture_graph(in_loop: bool):
-    """The same mixture, once layer-major, once inside a step-major loop."""
-    w = Wiring("moe_graph", in_features=3)
-    ctrl = w.node("ctrl", "linear", out_features=4, inputs=[w.x, "mix@-1"] if in_loop else w.x)
-    a = w.node("a", "ema", init_decay=0.3, inputs=ctrl)
-    b = w.node("b", "ema", init_decay=0.9, inputs=ctrl)
-    w.node("mix", "moe", router=ctrl, experts=[a, b], top_k=1)
-    w.output("mix")
-    torch.manual_seed(0)
-    return w.build()
-
-
-@pytest.mark.parametrize("in_loop", [False, True])
-def test_graph_exposes_the_auxiliary_loss_of_its_last_call(in_loop: bool, monkeypatch) -> None:
-    graph = _mixture_graph(in_loop)
-    assert graph.plan.stages[0].mode == ("step-major" if in_loop else "layer-major")
-    mix = graph.nodes["mix"]
-    seen: list[torch.Tensor] = []
-    original = mix._mix
-    monkeypatch.setattr(mix, "_mix", lambda inputs: seen.append(inputs) or original(inputs))
-    x = torch.randn(2, 7, 3)
-    graph(x)
-    losses = graph.auxiliary_losses()
-    assert list(losses) == ["mix.load_balance"]
-    # the oracle: the mixture's loss over every token the call routed (whole sequence or per step)
-    tokens = torch.cat([inputs.reshape(-1, inputs.shape[-1]) for inputs in seen])
-    assert tokens.shape[0] == 2 * 7
-    _, expected = naive_mixture(mix, tokens)
-    torch.testing.assert_close(losses["mix.load_balance"], expected)
-    # the loss backpropagates to the router
-    losses["mix.load_balance"].backward()
-    assert mix.router.weight.grad is not None and mix.router.weight.grad.abs().sum() > 0
-    # a public step begins a new record: afterwards the losses cover that step's tokens only
-    graph.step(x[:, 0])
-    assert mix._tokens == 2
 
 
 def test_mixture_rejects_bad_sizes() -> None:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from broken_components import BROKEN, MORE_BROKEN, EditsStateInStep, ForgetsAnEntry
+from broken_components import BROKEN, MORE_BROKEN, SIDE_EFFECTS, EditsStateInStep, ForgetsAnEntry
 from engrammar.builtin.ema import EMA
 from engrammar.testing import PROPERTIES, Case, ConformanceError, check_component, check_property, conformance_tests
 
@@ -196,3 +196,20 @@ def test_every_listed_spec_is_a_case_of_its_own_and_a_failure_prints_how_to_repe
     case = Case(batch_size=int(line.group(2)), length=int(line.group(3)), seed=int(line.group(4)))
     with pytest.raises(ConformanceError, match=r"^\[causality\]"):
         check_property("causality", PeeksWhenChunkedByThree, spec, case)
+
+
+# ---- no_side_effects: more kinds of side effect -------------------------------------------------
+
+
+@pytest.mark.parametrize("broken", list(SIDE_EFFECTS), ids=lambda cls: cls.__name__)
+def test_every_kind_of_side_effect_is_caught(broken: type) -> None:
+    with pytest.raises(ConformanceError, match=rf"^\[no_side_effects\] .*{SIDE_EFFECTS[broken]}"):
+        check_property("no_side_effects", broken, {"in_features": 3}, CASE)
+
+
+def test_a_written_attribute_is_named_with_the_call_that_wrote_it() -> None:
+    with pytest.raises(
+        ConformanceError,
+        match=r"forward from the initial state \(eval mode\) changed the module: attribute 'last_output' added$",
+    ):
+        check_property("no_side_effects", BROKEN["no_side_effects"], {"in_features": 3}, CASE)

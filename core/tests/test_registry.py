@@ -8,7 +8,7 @@ import sys
 import engrammar
 import pytest
 import torch
-from engrammar import registry
+from engrammar import first_party, registry
 from engrammar.builtin.ema import EMA
 from engrammar.registry import (
     AmbiguousNameError,
@@ -46,7 +46,7 @@ def test_unknown_kind_is_rejected() -> None:
 def test_unknown_names_get_suggestions_and_install_hints(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UnknownNameError, match=r"did you mean 'ema'\?"):
         engrammar.build("emma", in_features=2)
-    monkeypatch.setitem(registry.FIRST_PARTY, "quantum_memory", "engrammar-quantum")
+    monkeypatch.setitem(first_party.PROVIDERS, "engrammar-quantum", ("quantum_memory",))
     with pytest.raises(
         UnknownNameError,
         match="^no component named .quantum_memory.; .quantum_memory. is provided by engrammar-quantum: pip install engrammar-quantum$",

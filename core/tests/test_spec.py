@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
+from typing import ClassVar
+
 import pytest
 from engrammar.builtin.ema import EMASpec
 from engrammar.builtin.linear import LinearSpec
 from engrammar.spec import (
     ComponentSpec,
+    Retired,
+    RetiredFieldWarning,
     SpecError,
     dump_mapping,
     field,
@@ -128,3 +134,23 @@ def test_optional_rule_admits_none_and_keeps_the_rule_otherwise() -> None:
     assert structure({"gamma": 2}, WithOptional).gamma == 2.0
     with pytest.raises(SpecError, match=r"^gamma: must be None or >= 1\.0, got 0\.5$"):
         structure({"gamma": 0.5}, WithOptional)
+
+
+@spec
+class Renewed(ComponentSpec):
+    """A spec that dropped its ``trace`` switch."""
+
+    retired_fields: ClassVar[Mapping[str, Retired]] = {"trace": Retired("traces are recorded elsewhere", inert=False)}
+
+    size: int = field(default=1, validator=ge(1))
+
+
+def test_a_retired_field_still_loads_and_warns_only_when_it_asked_for_something() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the old default asks for nothing: no warning
+        assert structure({"size": 2, "trace": False}, Renewed) == Renewed(size=2)
+    with pytest.warns(RetiredFieldWarning, match=r"^node\.trace: retired field, True ignored: traces are recorded"):
+        assert structure({"trace": True}, Renewed, path="node") == Renewed()
+    assert "trace" not in unstructure(Renewed())
+    with pytest.raises(SpecError, match=r"^trac: unknown field \(fields: in_features, size\)$"):
+        structure({"trac": True}, Renewed)  # a retired name is neither a field nor a suggestion

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from engrammar.spec import SpecError
 from engrammar.wiring import (
     WiringError,
     apply_overrides,
@@ -11,6 +12,7 @@ from engrammar.wiring import (
     load_graph_spec,
     merge,
     sweep_specs,
+    wiring_class,
 )
 from engrammar.wiring.sweep import split_choices
 
@@ -110,6 +112,38 @@ def test_merge_is_recursive_and_pure() -> None:
 def test_mapping_with_extends(files) -> None:
     spec = load_graph_spec({"extends": str(files / "base.yaml"), "name": "inline"})
     assert spec.name == "inline" and list(spec.nodes) == ["ctrl", "mem", "probe", "head"]
+
+
+def test_mapping_extends_relative_to_the_working_folder_with_the_same_rules_as_a_file(files, monkeypatch) -> None:
+    monkeypatch.chdir(files)
+    spec = load_graph_spec({"extends": ["base.yaml"], "nodes": {"probe": None}, "name": "inline"})
+    assert list(spec.nodes) == ["ctrl", "mem", "head"]
+    with pytest.raises(SpecError, match=r"^extends: no such file 'nowhere.yaml'"):
+        load_graph_spec({"extends": "nowhere.yaml"})
+    with pytest.raises(SpecError, match=r"^extends: expected a file path or a list of them, got 3$"):
+        load_graph_spec({"extends": 3})
+
+
+def test_a_file_extending_a_file_that_extends_it_through_a_mapping_is_a_cycle(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(SpecError, match=r"^b.yaml: extends: extends cycle: a.yaml -> b.yaml -> a.yaml$"):
+        load_graph_spec({"extends": str(tmp_path / "a.yaml")})
+
+
+def test_a_wiring_shipped_in_a_package_may_extend_another(tmp_path, monkeypatch) -> None:
+    """Files, packaged files and mappings share one ``extends`` resolver."""
+    package = tmp_path / "acme_extends"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.yaml").write_text(BASE)
+    (package / "small.yaml").write_text("extends: base.yaml\nname: small\nnodes: {mem: {init_decay: 0.25}}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    small = wiring_class("acme_extends", "small.yaml")
+    built = small(in_features=3)
+    assert built.graph_spec.name == "small"
+    assert built.graph_spec.nodes["mem"].fields == {"init_decay": 0.25}
+    assert built.in_features == 3
 
 
 def test_expand_sweep_is_the_cartesian_product() -> None:

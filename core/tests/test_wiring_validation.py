@@ -210,15 +210,6 @@ def test_unknown_top_level_key_gets_a_suggestion() -> None:
         GraphSpec.from_data({"in_features": 2, "nodes": {"a": {"use": "ema", "in": "x"}}, "ouput": "a"})
 
 
-def test_loop_whose_widths_cannot_be_inferred() -> None:
-    err = error_of(graph({"a": {"use": "ema", "in": ["x", "b@-1"]}, "b": {"use": "ema", "in": "a"}}, out="b"))
-    assert isinstance(err, WiringError)
-    assert err.path == "nodes.a.in"
-    assert "cannot infer the widths in the loop through a, b: " in str(err)
-    err = error_of(graph({"a": {"use": "ema", "in": ["x", "a@-1"]}}, out="a"))
-    assert str(err).startswith("nodes.a.in: cannot infer the widths in the loop through a: ")
-
-
 def test_validation_allocates_nothing_and_draws_no_random_numbers() -> None:
     import torch
 

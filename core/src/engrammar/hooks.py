@@ -4,10 +4,11 @@ Extensions are plain objects with methods named after these hooks, marked with `
 pluggy calls every registered implementation. Hooks receive the trainer, which exposes the model,
 optimizer, step counter and task. The trainer (and the Lightning adapter) call, per training step::
 
-    on_train_start -> [on_epoch_start] -> before_backward -> after_backward
+    on_train_start -> [on_epoch_start] -> before_backward (per backward pass) -> after_backward
         -> before_optimizer_step -> after_optimizer_step -> [on_epoch_end] -> ... -> on_train_end
 
-and ``on_checkpoint_save`` / ``on_checkpoint_load`` when it writes or reads a checkpoint.
+``on_log`` whenever a metrics record is made (loggers implement it), and ``on_checkpoint_save`` /
+``on_checkpoint_load`` when a checkpoint is written or read.
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ class HookSpecs:
 
     @hookspec
     def before_backward(self, trainer: Any, loss: Any) -> Any:
-        """Just before ``loss.backward()``. Return an extra scalar loss term (a tensor) to add to it,
-        or ``None``. All returned terms are summed into the loss."""
+        """Just before each backward pass (one per truncated-backpropagation chunk). Return an extra
+        scalar loss term (a tensor) to add to it, or ``None``. All returned terms are summed in."""
 
     @hookspec
     def after_backward(self, trainer: Any) -> None:
-        """After backward, before clipping: gradients are in ``param.grad`` (edit them here)."""
+        """Once per optimizer step, after every backward pass of the step and, with several
+        processes, after their gradients are summed; before clipping. Edit ``param.grad`` here."""
 
     @hookspec
     def before_optimizer_step(self, trainer: Any, optimizer: Any) -> None:
@@ -59,6 +61,11 @@ class HookSpecs:
     @hookspec
     def after_optimizer_step(self, trainer: Any, optimizer: Any) -> None:
         """After ``optimizer.step()`` (parameters are updated; edit them or the optimizer here)."""
+
+    @hookspec
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        """A metrics record was made: ``{"step": ..., "split": "train" or "eval", name: value, ...}``.
+        Called on the first process only; loggers write it out."""
 
     @hookspec
     def on_checkpoint_save(self, trainer: Any, checkpoint: dict[str, Any]) -> None:

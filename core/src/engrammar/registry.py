@@ -20,13 +20,15 @@ import fnmatch
 import importlib
 import importlib.util
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+
+from .first_party import PROVIDERS, provider_of
 
 __all__ = [
     "KINDS",
@@ -37,8 +39,10 @@ __all__ = [
     "UnknownNameError",
     "build",
     "components",
+    "info_for_spec",
     "load",
     "register",
+    "registered_as",
     "resolve",
     "unregister",
 ]
@@ -46,28 +50,6 @@ __all__ = [
 KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks")
 GROUP_PREFIX = "engrammar."
 RUNTIME = "runtime"
-
-#: First-party names and the distribution that provides them, for install hints.
-FIRST_PARTY: dict[str, str] = {
-    **dict.fromkeys(["lstm", "gru", "mlp", "transformer"], "engrammar-controllers"),
-    "dnc": "engrammar-dnc",
-    "ntm": "engrammar-ntm",
-    **dict.fromkeys(["gated_delta_rnn", "gated_deltanet"], "engrammar-gated-delta"),
-    **dict.fromkeys(["titans", "neural_memory"], "engrammar-titans"),
-    **dict.fromkeys(["kv_attention", "sliding_window", "persistent_memory"], "engrammar-attention"),
-    "episodic": "engrammar-episodic",
-    **dict.fromkeys(["pulse", "nsm"], "engrammar-pulse"),
-    "realnet": "engrammar-realnet",
-    "token_router": "engrammar-routers",
-    **dict.fromkeys(
-        ["copy", "repeat_copy", "associative_recall", "mqar", "parity", "priority_sort", "antipodal", "sine"],
-        "engrammar-tasks",
-    ),
-    **dict.fromkeys(
-        ["ghost_gradients", "synaptic_noise", "darwinian_regeneration", "neurogenesis"],
-        "engrammar-tricks",
-    ),
-}
 
 
 class RegistryError(LookupError):
@@ -170,6 +152,8 @@ def _distribution_summary(distribution: str) -> str:
 
 _runtime: dict[str, ComponentInfo] = {}
 _loaded: dict[tuple[str, str], Any] = {}
+#: spec class -> the entries whose loaded (or registered) class is built from it
+_by_spec: dict[type, list[ComponentInfo]] = {}
 
 
 @lru_cache(maxsize=1)
@@ -250,17 +234,18 @@ def resolve(name: str, kind: str | None = None) -> ComponentInfo:
 def _unknown_message(name: str, bare: str, kind: str | None) -> str:
     installed = {info.name for info in _all_infos()}
     installed_dists = {normalize(info.distribution) for info in _all_infos()}
+    hinted = {hinted_name for names in PROVIDERS.values() for hinted_name in names}
     message = f"no component named {name!r}"
     if kind is not None:
         message += f" of kind {kind!r}"
-    close = difflib.get_close_matches(bare, sorted(installed | set(FIRST_PARTY)), n=3, cutoff=0.6)
-    if bare in FIRST_PARTY:
+    close = difflib.get_close_matches(bare, sorted(installed | hinted), n=3, cutoff=0.6)
+    if bare in hinted:
         close = [bare]
     elif close:
         message += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
     for candidate in close:
-        provider = FIRST_PARTY.get(candidate)
-        if candidate not in installed and provider is not None and provider not in installed_dists:
+        provider = provider_of(candidate)
+        if candidate not in installed and provider is not None and normalize(provider) not in installed_dists:
             separator = " " if message.endswith("?") else "; "
             message += f"{separator}{candidate!r} is provided by {provider}: pip install {provider}"
             break
@@ -286,7 +271,80 @@ def load(info_or_name: ComponentInfo | str, kind: str | None = None) -> Any:
                 f"failed to import ({info.target}): {cause}"
             ) from err
         _loaded[key] = obj
+        _record(info, obj)
     return _loaded[key]
+
+
+def _record(info: ComponentInfo, obj: Any) -> None:
+    """Remember the name a class was loaded (or registered) by, under its spec class."""
+    spec_cls = getattr(obj, "spec_cls", None)
+    if spec_cls is None:
+        return
+    recorded = _by_spec.setdefault(spec_cls, [])
+    if not any(known == info and known.obj is info.obj for known in recorded):
+        recorded.append(info)
+
+
+def registered_as(obj: Any) -> ComponentInfo | None:
+    """The registry entry a loaded or registered class was found by (the first, if several), or
+    ``None`` for a class the registry has not loaded."""
+    spec_cls = getattr(obj, "spec_cls", None)
+    for info in _by_spec.get(spec_cls, []) if spec_cls is not None else []:
+        if _object_of(info) is obj:
+            return info
+    return None
+
+
+def _object_of(info: ComponentInfo) -> Any:
+    return info.obj if info.obj is not None else _loaded.get((info.target, info.distribution))
+
+
+def info_for_spec(spec_cls: type) -> ComponentInfo:
+    """The registry entry whose class is built from ``spec_cls``.
+
+    Classes are recorded under their spec class when they are loaded or registered. A spec class
+    whose component is not loaded yet is looked up among the entry points of the distribution
+    that ships it (the one whose modules share the spec's top-level package), never by importing
+    every plugin. When several classes use one spec class, the one that declares it (``spec_cls``
+    set in its own body, not inherited) is chosen; if that leaves several, the name must be given.
+    """
+    failures: list[str] = []
+    if not _declarers(spec_cls):
+        failures = _load_package_of(spec_cls)
+    candidates = _declarers(spec_cls) or _by_spec.get(spec_cls, [])
+    by_class: dict[int, ComponentInfo] = {}
+    for info in candidates:
+        by_class.setdefault(id(_object_of(info)), info)
+    if len(by_class) == 1:
+        return next(iter(by_class.values()))
+    where = f"{spec_cls.__module__}.{spec_cls.__qualname__}"
+    if not by_class:
+        unloadable = f" ({'; '.join(failures)})" if failures else ""
+        raise UnknownNameError(f"no registered component is built from {where}{unloadable}")
+    names = ", ".join(repr(info.name) for info in by_class.values())
+    raise AmbiguousNameError(f"{where} is the spec of several components ({names}); build one of them by name")
+
+
+def _declarers(spec_cls: type) -> list[ComponentInfo]:
+    return [
+        info
+        for info in _by_spec.get(spec_cls, [])
+        if getattr(_object_of(info), "__dict__", {}).get("spec_cls") is spec_cls
+    ]
+
+
+def _load_package_of(spec_cls: type) -> list[str]:
+    """Load the entry points whose modules share ``spec_cls``'s top-level package; return the
+    errors of those that fail to import (a broken sibling must not stop the others)."""
+    package = spec_cls.__module__.partition(".")[0]
+    failures = []
+    for info in _entry_point_infos():
+        if info.target.partition(":")[0].partition(".")[0] == package:
+            try:
+                load(info)
+            except PluginImportError as err:
+                failures.append(str(err))
+    return failures
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +369,9 @@ def register(kind: str, name: str) -> Callable[[C], C]:
             raise ValueError(f"{name!r} is already registered at run time by {existing.obj!r}; unregister it first")
         module = getattr(obj, "__module__", "?")
         qualname = getattr(obj, "__qualname__", repr(obj))
-        _runtime[name] = ComponentInfo(name, kind, RUNTIME, "-", f"{module}:{qualname}", obj)
+        info = ComponentInfo(name, kind, RUNTIME, "-", f"{module}:{qualname}", obj)
+        _runtime[name] = info
+        _record(info, obj)
         return obj
 
     return decorate
@@ -319,7 +379,10 @@ def register(kind: str, name: str) -> Callable[[C], C]:
 
 def unregister(name: str) -> None:
     """Remove a run-time registration (no effect on entry points)."""
-    _runtime.pop(name, None)
+    info = _runtime.pop(name, None)
+    spec_cls = getattr(info.obj, "spec_cls", None) if info is not None else None
+    if spec_cls in _by_spec:
+        _by_spec[spec_cls] = [known for known in _by_spec[spec_cls] if known is not info]
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,10 +398,11 @@ def build(name_or_spec: Any, **overrides: Any) -> Any:
 
     - ``build("ema", in_features=8, init_decay=0.5)``: a registry name and spec fields;
     - ``build({"use": "ema", "in_features": 8})``: the same as data;
-    - ``build(EMASpec(...))``: a spec object of a loaded component;
+    - ``build(EMASpec(...))``: a spec object, built by the class that declares its spec class
+      (found among the entry points of the spec's own distribution; see :func:`info_for_spec`);
     - ``build("examples/lstm_dnc.yaml", in_features=8)``: a wiring file (or a mapping with ``nodes``).
     """
-    from .spec import SpecError, structure
+    from .spec import SpecError
 
     if isinstance(name_or_spec, (str, Path)) and (isinstance(name_or_spec, Path) or _is_wiring_path(name_or_spec)):
         from .wiring import build_wiring
@@ -357,26 +421,31 @@ def build(name_or_spec: Any, **overrides: Any) -> Any:
             raise SpecError("use", f"expected a component name, got {name!r}")
         return build(name, **{**data, **overrides})
     if isinstance(name_or_spec, str):
-        cls = load(name_or_spec)
-        spec_cls = getattr(cls, "spec_cls", None)
-        if spec_cls is None:
-            raise TypeError(f"{name_or_spec!r} ({cls!r}) has no spec_cls; it cannot be built from a spec")
-        spec = structure(overrides, spec_cls, path=name_or_spec.rpartition(":")[2])
-        return cls(spec)
+        return _construct(resolve(name_or_spec), overrides)
     if attrs.has(type(name_or_spec)):
-        cls = _class_for_spec(type(name_or_spec))
-        spec = name_or_spec
-        if overrides:
-            from .spec import unstructure
+        from .wiring.spec import GraphSpec
 
-            spec = structure({**unstructure(spec), **overrides}, type(spec), path=cls.__name__)
-        return cls(spec)
+        if isinstance(name_or_spec, GraphSpec):
+            from .wiring import build_wiring
+
+            return build_wiring(name_or_spec, **overrides)
+        return _construct(info_for_spec(type(name_or_spec)), overrides, name_or_spec)
     raise TypeError(f"cannot build from {type(name_or_spec).__name__}: give a name, a mapping, a spec or a file")
 
 
-def _class_for_spec(spec_cls: type) -> Any:
-    candidates: Iterable[Any] = [*_loaded.values(), *(i.obj for i in _runtime.values())]
-    for obj in candidates:
-        if getattr(obj, "spec_cls", None) is spec_cls:
-            return obj
-    raise UnknownNameError(f"no loaded component uses spec class {spec_cls.__name__}; build it by name instead")
+def _construct(info: ComponentInfo, fields: Mapping[str, Any], spec: Any = None) -> Any:
+    """Build ``info``'s class from ``spec`` and/or ``fields``; errors name the path from the
+    registry name (``ema.init_decay``), whatever the class calls itself."""
+    from .spec import SpecError, structure, unstructure
+
+    cls = load(info)
+    spec_cls = getattr(cls, "spec_cls", None)
+    if spec_cls is None:
+        raise TypeError(f"{info.name!r} ({cls!r}) has no spec_cls; it cannot be built from a spec")
+    if spec is None or fields:
+        data = {**unstructure(spec), **fields} if spec is not None else dict(fields)
+        spec = structure(data, spec_cls, path=info.name)
+    try:
+        return cls(spec)
+    except SpecError as err:
+        raise err.rerooted(getattr(cls, "__name__", ""), info.name) from None

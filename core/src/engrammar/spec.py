@@ -18,9 +18,10 @@ import json
 import re
 import sys
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import cattrs
@@ -32,6 +33,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "ComponentSpec",
+    "Retired",
+    "RetiredFieldWarning",
     "SpecError",
     "between",
     "converter",
@@ -58,18 +61,41 @@ spec = attrs.frozen(kw_only=True)
 
 
 class SpecError(ValueError):
-    """A spec value broke a rule. ``str(error)`` is one line: ``path: rule``."""
+    """Bad input, named by where it is. ``str(error)`` is one line: ``path: rule``.
+
+    The one error type for specs, wirings and wiring files: ``path`` is dotted from the root of
+    what was given (``nodes.mem.memory_size``, ``ema.init_decay``, ``in_features``), ``rule`` says
+    what is wrong. ``engrammar.wiring.WiringError`` is this class under its former name, so code
+    catching either catches every such error.
+    """
+
+    #: marks an error caused by its user's input (a command prints it without a traceback)
+    user_error = True
 
     def __init__(self, path: str, rule: str) -> None:
-        self.path = path or "<spec>"
+        self.path = path
         self.rule = rule
-        super().__init__(f"{self.path}: {rule}")
+        super().__init__(f"{path}: {rule}" if path else rule)
+
+    @property
+    def problem(self) -> str:
+        """``rule`` under the name ``WiringError`` gave it."""
+        return self.rule
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (data-loader workers)
+        return (type(self), (self.path, self.rule))
 
     def under(self, prefix: str) -> SpecError:
         """The same error with ``prefix`` put in front of its path."""
-        if not prefix:
-            return self
-        return SpecError(join_path(prefix, self.path if self.path != "<spec>" else ""), self.rule)
+        return SpecError(join_path(prefix, self.path), self.rule)
+
+    def rerooted(self, root: str, new_root: str) -> SpecError:
+        """The same error with the first part of its path, ``root`` (the name a component gives
+        itself, its class name), replaced by ``new_root`` (its registry name, or its node's path);
+        a path that does not start at ``root`` is put under ``new_root``."""
+        if self.path == root or self.path.startswith((f"{root}.", f"{root}[")):
+            return SpecError(new_root + self.path[len(root) :], self.rule)
+        return self.under(new_root)
 
 
 def join_path(prefix: str, name: str) -> str:
@@ -159,9 +185,28 @@ def field(
     return attrs.field(default=default, validator=validator, metadata={"doc": doc})
 
 
+@attrs.frozen
+class Retired:
+    """A field a spec no longer has. Old specs and checkpoints that carry it still load: the value
+    is dropped, with a :class:`RetiredFieldWarning` saying ``why`` unless it is ``inert`` (the
+    value that asked for nothing, usually the old default)."""
+
+    why: str
+    inert: Any = None
+
+
+class RetiredFieldWarning(UserWarning):
+    """A spec carried a retired field with a value that asked for something; it was ignored."""
+
+
 @spec
 class ComponentSpec:
-    """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs."""
+    """Fields every component spec has. A wiring fills ``in_features`` from the node's inputs.
+
+    A subclass that removes a field lists it in ``retired_fields`` (``{name: Retired(why, inert)}``)
+    so that specs written before still load."""
+
+    retired_fields: ClassVar[Mapping[str, Retired]] = {}
 
     in_features: int | None = field(default=None, validator=ge(1), doc="width of the input (inferred inside a wiring)")
 
@@ -260,6 +305,7 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
         raise SpecError(path, f"expected a mapping of {cls.__name__} fields, got {data!r}")
     attrs.resolve_types(cls)  # type: ignore[type-var]
     fields = attrs.fields_dict(cls)  # type: ignore[arg-type]
+    data = _without_retired(data, cls, path)
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
@@ -279,6 +325,20 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
         raise SpecError(join_path(path, err.field_name), err.rule) from None
     except (TypeError, ValueError) as err:
         raise SpecError(path, str(err)) from None
+
+
+def _without_retired(data: Mapping[str, Any], cls: type, path: str) -> Mapping[str, Any]:
+    retired: Mapping[str, Retired] = getattr(cls, "retired_fields", {})
+    if not any(key in retired for key in data):
+        return data
+    for key, value in data.items():
+        if key in retired and value != retired[key].inert:
+            warnings.warn(
+                f"{join_path(path, key)}: retired field, {value!r} ignored: {retired[key].why}",
+                RetiredFieldWarning,
+                stacklevel=3,
+            )
+    return {key: value for key, value in data.items() if key not in retired}
 
 
 def unstructure(value: Any) -> Any:

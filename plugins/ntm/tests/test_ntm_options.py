@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import engrammar
 import pytest
 import torch
 from engrammar.nn.gates import gate
-from engrammar.spec import SpecError
+from engrammar.spec import RetiredFieldWarning, SpecError
+from engrammar.testing import read_out_tests
 from engrammar_ntm import NTM
 from engrammar_ntm.interface import parse_interface
 
@@ -115,27 +117,6 @@ def test_fixed_beta_and_gamma():
     assert bool((interface.reads.sharpness >= 1).all()) and interface.reads.strengths.std() > 0
 
 
-def test_normalization_and_pass_through():
-    x = inputs()
-    plain, _ = build()(x)
-    normed, _ = build(normalization=True)(x)
-    torch.testing.assert_close(normed, torch.nn.functional.layer_norm(plain, (8,)))
-    passed, _ = build(pass_through=True)(x)
-    torch.testing.assert_close(passed, torch.cat([plain, x], -1))
-
-
-def test_dropout_only_in_training():
-    component, reference = build(dropout=0.5), build()
-    component.eval()
-    torch.testing.assert_close(component(inputs())[0], reference(inputs())[0])
-    component.train()
-    y, _ = component(inputs())
-    y_ref, _ = reference(inputs())
-    dropped = y == 0
-    assert dropped.any() and (~dropped).any()
-    torch.testing.assert_close(y[~dropped], 2 * y_ref[~dropped])
-
-
 @pytest.mark.parametrize("scheme", ["xavier", "kaiming", "orthogonal", "normal", "torch"])
 def test_initialization_schemes(scheme):
     torch.manual_seed(0)
@@ -154,21 +135,33 @@ def test_initialization_schemes(scheme):
 
 
 def test_trace_records_and_changes_nothing():
-    traced, plain = build(trace=True), build()
-    assert plain.last_trace is None
+    component = build()
     x = inputs()
-    y, state = traced(x)
-    torch.testing.assert_close(y, plain(x)[0])
-    record = traced.last_trace.stacked()
-    assert record["read_weights"].shape == (3, 4, 2, 6)
-    assert record["write_gates"].shape == (3, 4, 1)
-    assert record["read_shifts"].shape == (3, 4, 2, 3)
-    torch.testing.assert_close(record["read_weights"][:, -1], state["readers"]["weights"])
-    torch.testing.assert_close(record["memory"], state["memory"])
-    traced.step(x[:, 0], state)
-    assert len(traced.last_trace) == 5
-    traced(x)
-    assert len(traced.last_trace) == 4
+    plain_y, _ = component(x)
+    with engrammar.recording(component, traces=True) as record:
+        y, state = component(x)
+    torch.testing.assert_close(y, plain_y)
+    trace = record.trace(component)
+    assert trace["read_weights"].shape == (3, 4, 2, 6)
+    assert trace["write_gates"].shape == (3, 4, 1)
+    assert trace["read_shifts"].shape == (3, 4, 2, 3)
+    torch.testing.assert_close(trace["read_weights"][:, -1], state["readers"]["weights"])
+    torch.testing.assert_close(trace["memory"], state["memory"])
+    # steps inside the same recording append; a new recording starts empty
+    with engrammar.recording(component, traces=True) as record:
+        _, state = component(x)
+        component.step(x[:, 0], state)
+    assert record.trace(component)["read_weights"].shape == (3, 5, 2, 6)
+    assert not hasattr(component, "last_trace")
+
+
+def test_specs_with_the_retired_trace_field_still_load():
+    """Specs and checkpoints written when `trace` was a field load; asking for a trace warns."""
+    component = engrammar.build({"use": "ntm", **SMALL, "trace": False})
+    assert "trace" not in engrammar.unstructure(component.spec)
+    component.load_state_dict(NTM(**SMALL).state_dict())  # the parameters did not change
+    with pytest.warns(RetiredFieldWarning, match=r"^ntm\.trace: retired field, True ignored: record traces"):
+        engrammar.build("ntm", **SMALL, trace=True)
 
 
 def test_bad_values_name_the_field():
@@ -176,3 +169,7 @@ def test_bad_values_name_the_field():
         NTM(in_features=3, shift_range=-1)
     with pytest.raises(SpecError, match="gamma"):
         NTM(in_features=3, gamma=0.5)
+
+
+# normalization, dropout and pass_through: core's ReadOut, checked as this memory applies it
+TestNTMReadOut = read_out_tests("ntm", SMALL)

@@ -10,11 +10,14 @@ renormalised, so the router keeps a gradient even for k = 1, as in the Switch Tr
 The experts are nodes of the graph and all of them run at every step: a memory must see every
 step to keep its state, so routing chooses how their outputs are mixed, not which of them run.
 
-Load balancing (Switch Transformer): over the N tokens of a call, f_e is the fraction of routing
-weight assigned to expert e (top-k: the share of the k selections; soft: the mean probability,
-held constant) and P_e the mean probability; the loss is ``balance_weight * E * sum_e f_e P_e``,
-1 * balance_weight when the load is uniform. :meth:`MixtureOfExperts.auxiliary_losses` returns it
-as ``{"load_balance": loss}`` for the tokens since the last public ``forward`` / ``step`` began.
+Load balancing (Switch Transformer): over the N tokens routed while a recording is open, f_e is
+the fraction of routing weight assigned to expert e (top-k: the share of the k selections; soft:
+the mean probability, held constant) and P_e the mean probability; the loss is
+``balance_weight * E * sum_e f_e P_e``, 1 * balance_weight when the load is uniform. It is reported
+as ``load_balance`` through :func:`engrammar.report_loss`, pooled over every token of the recording
+(:class:`engrammar.Pooled`), so a whole sequence run layer-major, the same sequence stepped inside a
+graph's loop, and a run of public ``step`` calls inside one recording all give one loss over the
+same tokens. With no recording open nothing is computed or kept.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..component import Component
+from ..recorder import Pooled, is_recording, report_loss
 from ..spec import _RuleBroken, field, ge, spec
 from ..state import State
 from ..wiring.ports import MANY, ONE, MultiInputSpec
@@ -67,7 +71,6 @@ class MixtureOfExperts(Component):
         self.num_experts = len(sizes) - 1
         self.width = sizes[1]
         self.router = nn.Linear(self.router_features, self.num_experts)
-        self.begin_auxiliary_record()
 
     @property
     def out_features(self) -> int:
@@ -90,7 +93,8 @@ class MixtureOfExperts(Component):
         router_input = x[..., : self.router_features]
         experts = x[..., self.router_features :].unflatten(-1, (self.num_experts, self.width))
         weights, probabilities, share = self.routing(router_input)
-        self._record(probabilities, share)
+        if is_recording(self):
+            report_loss(self, "load_balance", self._balance_statistics(probabilities, share))
         return (weights.unsqueeze(-1) * experts).sum(-2)
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -99,37 +103,15 @@ class MixtureOfExperts(Component):
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         return self._mix(x), state
 
-    # ---- auxiliary loss ---------------------------------------------------------------------
+    # ---- load balancing ---------------------------------------------------------------------
 
-    def begin_auxiliary_record(self) -> None:
-        """Forget the routing statistics (each public forward/step starts a new record)."""
-        self._probability_sum: Tensor | None = None
-        self._share_sum: Tensor | None = None
-        self._tokens = 0
-
-    def _record(self, probabilities: Tensor, share: Tensor) -> None:
+    def _balance_statistics(self, probabilities: Tensor, share: Tensor) -> Pooled:
+        """Sums of probabilities and shares over the routed tokens (..., E), and their count."""
         probabilities = probabilities.reshape(-1, self.num_experts)
         share = share.reshape(-1, self.num_experts)
-        if self._probability_sum is None or self._share_sum is None:
-            self._probability_sum, self._share_sum = probabilities.sum(0), share.sum(0)
-        else:
-            self._probability_sum = self._probability_sum + probabilities.sum(0)
-            self._share_sum = self._share_sum + share.sum(0)
-        self._tokens += probabilities.shape[0]
+        return Pooled((probabilities.sum(0), share.sum(0), float(probabilities.shape[0])), self._balance_loss)
 
-    def auxiliary_losses(self) -> dict[str, Tensor]:
-        """``{"load_balance": scalar}`` over the tokens since the record began (``{}`` if none)."""
-        if self._probability_sum is None or self._share_sum is None or not self._tokens:
-            return {}
-        mean_probability = self._probability_sum / self._tokens
-        mean_share = self._share_sum / self._tokens
-        loss = self.num_experts * (mean_share * mean_probability).sum()
-        return {"load_balance": self.spec.balance_weight * loss}
-
-    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().forward(x, state, resets)
-
-    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().step(x_t, state, reset)
+    def _balance_loss(self, probability_sum: Tensor, share_sum: Tensor, tokens: float) -> Tensor:
+        """``balance_weight * E * sum_e f_e P_e`` from the pooled sums."""
+        loss = self.num_experts * ((share_sum / tokens) * (probability_sum / tokens)).sum()
+        return self.spec.balance_weight * loss

@@ -1,38 +1,74 @@
-"""The ``engrammar`` command. Each subcommand is a module ``<name>_cmd`` in this package with
-``add_parser(subparsers)`` and ``run(args) -> int``; modules must not import torch at import time
-(``engrammar list`` stays fast), only inside ``run``."""
+"""The ``engrammar`` command. Subcommands come from the entry-point group ``engrammar.commands``
+(core registers ``list``, ``describe`` and ``build``; ``engrammar-train`` adds ``train`` and
+``eval``), so any installed distribution can add its own. An entry point names a module with
+``add_parser(subparsers)`` and ``run(args) -> int``; such modules must not import torch at import
+time (``engrammar list`` stays fast), only inside ``run``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-COMMANDS = ("list", "describe", "build", "train", "eval")
+__all__ = ["GROUP", "PROVIDED_BY", "installed_commands", "main"]
+
+GROUP = "engrammar.commands"
+
+#: First-party commands that another distribution provides: a missing one is named with its pip command.
+PROVIDED_BY = {"train": "engrammar-train", "eval": "engrammar-train", "audit": "engrammar-train"}
+
+#: A command: its module, or a function that imports it (an entry point's ``load``).
+Command = Any | Callable[[], Any]
 
 
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def installed_commands() -> dict[str, Callable[[], Any]]:
+    """Command name -> loader of its module, from the installed distributions' metadata (nothing is
+    imported). When two distributions register one name, the first found is kept and the other is
+    reported on stderr."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Callable[[], Any]] = {}
+    owners: dict[str, str] = {}
+    for entry in entry_points(group=GROUP):
+        owner = entry.dist.name if entry.dist is not None else "?"
+        if entry.name in found:
+            if owners[entry.name] != owner:
+                print(f"warning: command {entry.name!r} of {owner} is hidden by {owners[entry.name]}", file=sys.stderr)
+            continue
+        found[entry.name], owners[entry.name] = entry.load, owner
+    return found
+
+
+def _parser(commands: Mapping[str, Command]) -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     parser = argparse.ArgumentParser(
-        prog="engrammar", description="Stateful sequence components: list, describe, build, train."
+        prog="engrammar", description="Stateful sequence components: " + ", ".join(sorted(commands)) + "."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules: dict[str, object] = {}
-    for name in COMMANDS:
+    modules: dict[str, Any] = {}
+    for name in sorted(commands):
+        command = commands[name]
         try:
-            module = importlib.import_module(f"engrammar.cli.{name}_cmd")
-        except ModuleNotFoundError as err:
-            if err.name == f"engrammar.cli.{name}_cmd":
-                continue  # that command is not part of this build
-            raise
+            module = command() if callable(command) else command
+        except Exception as err:  # a broken plugin loses its command, never the others
+            print(f"warning: command {name!r} could not be loaded: {type(err).__name__}: {err}", file=sys.stderr)
+            continue
         module.add_parser(subparsers)
         modules[name] = module
     return parser, modules
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser, modules = _parser()
+def main(argv: Sequence[str] | None = None, commands: Mapping[str, Command] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) with ``commands`` (default: the
+    installed ones). Returns the exit status: 2 for bad input, with one line on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = installed_commands() if commands is None else commands
+    if argv and argv[0] not in commands and argv[0] in PROVIDED_BY:
+        dist = PROVIDED_BY[argv[0]]
+        print(f"error: `engrammar {argv[0]}` is provided by {dist}: pip install {dist}", file=sys.stderr)
+        return 2
+    parser, modules = _parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         from engrammar import __version__
@@ -46,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engrammar.spec import SpecError
 
     try:
-        return int(modules[args.command].run(args) or 0)  # type: ignore[attr-defined]
+        return int(modules[args.command].run(args) or 0)
     except (SpecError, RegistryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,15 +1,15 @@
-"""A recording of what the memory did, step by step, for plots and debugging.
+"""What a component did, step by step, for plots and debugging: the per-component accumulator of a
+recording.
 
-With ``trace=True`` a component keeps a :class:`Trace` on its ``last_trace`` attribute: a debugging
-side channel, deliberately *not* state (the state stays exactly as declared, so tracing changes
-no result and no other component sees it). Every step appends detached copies of what it chooses to record
-(a DNC: its weightings, usage and gates); ``init_state`` (which every fresh run calls, including ``forward(x)`` with no
-state) starts a new recording, so after ``y, _ = comp(x)`` the trace covers exactly that call, and
-after a step-by-step run it covers every step since the last initial state. With ``trace=False``
-there is no trace object and the only cost is one boolean test per step.
+A component reports its trace through :func:`engrammar.report_trace` while a recording that asks
+for traces is open (``engrammar.recording(model, traces=True)``); the recording keeps one
+:class:`Trace` per reporting module and hands out :meth:`Trace.stacked`. A trace is deliberately not
+state: the state stays exactly as declared, and nothing is kept on the module.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -18,32 +18,50 @@ __all__ = ["Trace"]
 
 
 class Trace:
-    """Per-step records, stacked on demand into (B, T, ...) tensors."""
+    """Reported tensors, kept detached and stacked on demand into (B, T, ...) tensors."""
 
     def __init__(self) -> None:
-        self.steps: list[dict[str, Tensor]] = []
+        self.chunks: list[dict[str, Tensor]] = []  # each value (B, t, ...): t steps of one report
         self.final: dict[str, Tensor] = {}
+        self.steps = 0
 
     def __len__(self) -> int:
-        return len(self.steps)
+        """Number of time steps recorded."""
+        return self.steps
 
     def clear(self) -> None:
         """Forget every recorded step."""
-        self.steps = []
+        self.chunks = []
         self.final = {}
+        self.steps = 0
 
-    def record(self, step: dict[str, Tensor], final: dict[str, Tensor] | None = None) -> None:
+    def record(self, step: Mapping[str, Tensor], final: Mapping[str, Tensor] | None = None) -> None:
         """Append one step's tensors (each (B, ...)); ``final`` holds tensors kept for the latest
         step only (a DNC's link matrix: (B, H, N, N) per step would be costly to keep for all)."""
-        self.steps.append({name: tensor.detach() for name, tensor in step.items()})
+        self._append({name: tensor.detach().unsqueeze(1) for name, tensor in step.items()}, 1, final)
+
+    def record_sequence(self, steps: Mapping[str, Tensor], final: Mapping[str, Tensor] | None = None) -> None:
+        """Append several steps at once: each tensor (B, t, ...), t the same for all."""
+        lengths = {tensor.shape[1] for tensor in steps.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"a traced sequence needs one length, got {sorted(lengths)}")
+        self._append({name: tensor.detach() for name, tensor in steps.items()}, lengths.pop() if lengths else 0, final)
+
+    def _append(self, chunk: dict[str, Tensor], length: int, final: Mapping[str, Tensor] | None) -> None:
+        if self.chunks and chunk.keys() != self.chunks[0].keys():
+            raise ValueError(
+                f"a trace reports the same names every step: {sorted(self.chunks[0])} then {sorted(chunk)}"
+            )
+        if chunk:
+            self.chunks.append(chunk)
+        self.steps += length
         if final:
             self.final = {name: tensor.detach() for name, tensor in final.items()}
 
     def stacked(self) -> dict[str, Tensor]:
         """Every recorded quantity as one tensor (B, T, ...), plus the ``final`` ones as they are."""
-        if not self.steps:
-            return dict(self.final)
-        names = self.steps[0].keys()
-        out = {name: torch.stack([step[name] for step in self.steps], dim=1) for name in names}
+        out: dict[str, Tensor] = {}
+        if self.chunks:
+            out = {name: torch.cat([chunk[name] for chunk in self.chunks], dim=1) for name in self.chunks[0]}
         out.update(self.final)
         return out

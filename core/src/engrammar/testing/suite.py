@@ -15,6 +15,7 @@ names another, see :mod:`engrammar.testing.profiles`). A failure prints the draw
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -23,8 +24,10 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from ..typechecking import TypecheckError
+from ..typechecking import typecheck as typecheck_switch
 from .profiles import ENV_VAR, register_profiles, selected_profile
-from .properties import PROPERTIES, TOLERANCES, Case, InputMaker, check_property
+from .properties import PROPERTIES, TOLERANCES, Case, ConformanceError, InputMaker, check_property
 
 __all__ = ["conformance_tests"]
 
@@ -45,6 +48,7 @@ def conformance_tests(
     skip: Mapping[str, str] | None = None,
     tolerances: Mapping[torch.dtype, tuple[float, float]] | None = None,
     profile: str | None = None,
+    typecheck: bool = True,
 ) -> type:
     """A pytest class checking ``component`` against every conformance property.
 
@@ -57,6 +61,9 @@ def conformance_tests(
     particular inputs (default: standard normal).
     ``skip``: ``{property: reason}``; a skipped property shows as skipped, with the reason.
     ``profile``: the Hypothesis profile of these tests; default: the one the run selects.
+    ``typecheck``: run every property with the run-time check on (:func:`engrammar.typecheck`), so
+    a call that breaks the declaration fails naming the tensor; ``False`` leaves the check as the
+    process has it.
     """
     skip = dict(skip or {})
     unknown = set(skip) - set(PROPERTIES)
@@ -84,7 +91,15 @@ def conformance_tests(
                 tolerances=case_tolerances,
             )
             note(_reproduction(name, component, spec, case))
-            check_property(name, component, spec, case)
+            with typecheck_switch(True) if typecheck else nullcontext():
+                try:
+                    check_property(name, component, spec, case)
+                except TypecheckError as err:
+                    raise ConformanceError(name, f"run-time check: {err}") from err
+                except ConformanceError as err:
+                    if isinstance(err.__cause__, TypecheckError):  # check_property wraps what the component raised
+                        raise ConformanceError(name, f"run-time check: {err.__cause__}") from err.__cause__
+                    raise
 
         test.__name__ = f"test_{name}"
         test.__doc__ = PROPERTIES[name].__doc__
@@ -125,7 +140,7 @@ def _profile(name: str | None) -> settings:
         return settings.get_profile(name)
     except InvalidArgument:
         raise ValueError(
-            f"unknown Hypothesis profile {name!r} for the conformance suite (from --engrammar-profile, "
+            f"unknown Hypothesis profile {name!r} for the conformance suite (from the pytest option, "
             f"${ENV_VAR} or profile=); engrammar's are engrammar-ci and engrammar-thorough"
         ) from None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .graph import Graph
-from .loader import apply_overrides, load_data, merge
+from .loader import apply_overrides, load_data, resolve_extends
 from .spec import GraphSpec
 
 __all__ = ["build_wiring", "load_graph_spec"]
@@ -32,20 +32,8 @@ def source_data(source: str | Path | Mapping[str, Any] | GraphSpec | Any) -> dic
     if isinstance(source, GraphSpec):
         return source.to_data()
     if isinstance(source, Mapping):
-        data = dict(source)
-        if "extends" in data:
-            parents = data.pop("extends")
-            base: dict[str, Any] = {}
-            for parent in [parents] if isinstance(parents, (str, Path)) else parents:
-                base = merge(base, load_data(parent))
-            data = merge(base, data)
-        return data
-    if hasattr(source, "read_text") and not isinstance(source, Path):  # a packaged resource
-        from ..spec import parse_mapping
-
-        suffix = Path(str(getattr(source, "name", ""))).suffix.lower()
-        return parse_mapping(source.read_text(encoding="utf-8"), suffix, origin=str(source))
-    return load_data(source)
+        return resolve_extends(source, Path.cwd())
+    return load_data(source)  # a path, or a file inside a package (importlib.resources)
 
 
 def build_wiring(source: str | Path | Mapping[str, Any] | GraphSpec, **overrides: Any) -> Graph:

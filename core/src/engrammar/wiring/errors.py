@@ -1,19 +1,14 @@
-"""Errors a wiring reports to its user (the command prints them without a traceback)."""
+"""``WiringError``: the former name of :class:`engrammar.spec.SpecError`, kept importable.
+
+A wiring reports every problem (a bad field, an unknown node, a cycle without a delay, a width
+that cannot be inferred) as one error type that carries the path (``nodes.ctrl.in: ...``), so code
+that catches ``WiringError`` or ``SpecError`` catches them all.
+"""
 
 from __future__ import annotations
 
+from ..spec import SpecError
+
 __all__ = ["WiringError"]
 
-
-class WiringError(ValueError):
-    """A wiring that cannot be built. ``str(error)`` is one line: ``path: what is wrong``.
-
-    ``path`` names the node and field (``nodes.ctrl.in``), as :class:`engrammar.spec.SpecError` does.
-    """
-
-    user_error = True
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{path}: {problem}" if path else problem)
+WiringError = SpecError

@@ -10,9 +10,9 @@ resets inside a sequence equal fresh starts::
 Parameters are named ``nodes.<node>.<parameter>`` whatever form the wiring was written in, so a
 checkpoint saved from a model built from YAML loads into the same model built in Python.
 
-Auxiliary losses (the load-balancing loss of a ``moe`` node): after a ``forward`` or ``step``,
-:meth:`Graph.auxiliary_losses` returns ``{"<node>.<loss>": scalar}`` over the tokens of that call;
-the values are already weighted and the trainer adds their sum to its loss (see docs/wiring.md).
+Auxiliary losses, metrics and traces of the nodes (the load-balancing loss of a ``moe`` node) go
+through :func:`engrammar.recording`, like any component's, named by module path
+(``nodes.mix.load_balance``); the graph itself keeps nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..component import Component
 from ..spec import ComponentSpec, SpecError, field, spec
 from ..state import State, StateEntry
-from .errors import WiringError
+from ..typechecking import checked_inner_step, typecheck_enabled
 from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
 from .refs import INPUT, Ref
@@ -42,10 +42,6 @@ __all__ = ["Graph", "WiringFile", "WiringFileSpec", "wiring_class", "wiring_file
 
 _EMPTY: State = {}
 StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
-
-
-def has_auxiliary_losses(module: nn.Module) -> bool:
-    return hasattr(module, "auxiliary_losses") and hasattr(module, "begin_auxiliary_record")
 
 
 class _Loop:
@@ -93,7 +89,7 @@ class Graph(Component):
             spec = GraphSpec.from_data({**(spec or {}), **fields})
             fields = {}
         if isinstance(spec, GraphSpec) and spec.in_features is None and "in_features" not in fields:
-            raise WiringError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
+            raise SpecError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
         super().__init__(spec, **fields)
         self._setup(self.spec)  # type: ignore[arg-type]
 
@@ -111,7 +107,6 @@ class Graph(Component):
                 {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
             )
         self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
-        self._auxiliary = [name for name, module in self.nodes.items() if has_auxiliary_losses(module)]
         self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}
         self._order = self.plan.order
         self._steps: list[tuple[str, StepFn, tuple[Ref, ...]]] = [
@@ -180,29 +175,6 @@ class Graph(Component):
         """The execution plan as text (what ``engrammar build`` prints)."""
         return format_plan(self.resolved, self.plan)
 
-    # ---- auxiliary losses -------------------------------------------------------------------
-
-    def begin_auxiliary_record(self) -> None:
-        """Forget the auxiliary losses recorded so far (each public forward/step starts anew)."""
-        for name in self._auxiliary:
-            self.nodes[name].begin_auxiliary_record()  # type: ignore[operator]
-
-    def auxiliary_losses(self) -> dict[str, Tensor]:
-        """``{"<node>.<name>": scalar}``: the weighted auxiliary losses of the last forward/step."""
-        losses: dict[str, Tensor] = {}
-        for name in self._auxiliary:
-            for key, value in self.nodes[name].auxiliary_losses().items():  # type: ignore[operator]
-                losses[f"{name}.{key}"] = value
-        return losses
-
-    def forward(self, x: Tensor, state: State | None = None, resets: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().forward(x, state, resets)
-
-    def step(self, x_t: Tensor, state: State | None = None, reset: Tensor | None = None) -> tuple[Tensor, State]:
-        self.begin_auxiliary_record()
-        return super().step(x_t, state, reset)
-
     # ---- execution --------------------------------------------------------------------------
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -266,7 +238,8 @@ class Graph(Component):
         outputs: list[list[Tensor]] = [[] for _ in loop.names]
         current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
         reset_steps = resets.any(0).tolist() if resets is not None else None
-        steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
+        steps = [checked_inner_step(m) for m in loop.modules] if typecheck_enabled() else loop.steps
+        pieces_of, collect = loop.pieces, loop.collect
         history_from = loop.history_from
         node_range = range(len(loop.names))
         for t in range(length):
@@ -311,7 +284,10 @@ class Graph(Component):
             return buffer[:, buffer.shape[1] - ref.delay]
 
         new_state: State = {}
-        for name, step, refs in self._steps:
+        steps = self._steps
+        if typecheck_enabled():
+            steps = [(name, checked_inner_step(self.nodes[name]), refs) for name, _, refs in steps]  # type: ignore[arg-type]
+        for name, step, refs in steps:
             inputs = read(refs[0]) if len(refs) == 1 else torch.cat([read(r) for r in refs], dim=-1)
             values[name], node_state = step(inputs, state.get(name, _EMPTY))
             if name in state:
@@ -363,27 +339,27 @@ class WiringFile(Graph):
         Component.__init__(self, spec, **fields)
         from .build import load_graph_spec, source_data
 
+        # Paths are rooted at the class name, as a component's constructor names them: the parent
+        # wiring puts the node's path there (``nodes.block.nodes.ctrl.use``), the registry its name.
         here = type(self).__name__
         if self.source is None:
-            raise WiringError(here, "no wiring file set (use wiring_class or wiring_file_class)")
+            raise SpecError(here, "no wiring file set (use wiring_class or wiring_file_class)")
         key = str(self.source)
         building = _BUILDING.files
         if key in building:  # a file using itself, directly or through others, would never end
             chain = " -> ".join(Path(s).name for s in (*building[building.index(key) :], key))
-            raise WiringError("use", f"a wiring cannot use itself: {chain}")
+            raise SpecError(f"{here}.use", f"a wiring cannot use itself: {chain}")
         overrides = {**self.spec.overrides, "in_features": self.in_features}  # type: ignore[attr-defined]
         building.append(key)
         try:
             try:
                 data = source_data(self.source)
-            except (SpecError, WiringError) as err:  # the file itself (missing, unreadable, a bad `extends`)
+            except SpecError as err:  # the file itself (missing, unreadable, a bad `extends`)
                 raise SpecError(f"{here}.use", str(err)) from None
-            # Paths inside the file (``nodes.ctrl.use``) are prefixed with the class name, which the
-            # parent wiring replaces by the node's path: ``nodes.block.nodes.ctrl.use``.
             try:
                 self._setup(load_graph_spec(data, overrides))
             except SpecError as err:
-                raise SpecError(f"{here}.{err.path}", err.rule) from None
+                raise err.under(here) from None
         finally:
             building.pop()
 

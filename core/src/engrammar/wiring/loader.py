@@ -19,10 +19,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..spec import SpecError, load_mapping
-from .errors import WiringError
+from ..spec import SpecError, load_mapping, parse_mapping
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = [
     "WIRING_SUFFIXES",
@@ -32,6 +34,7 @@ __all__ = [
     "merge",
     "parse_assignment",
     "parse_value",
+    "resolve_extends",
 ]
 
 WIRING_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
@@ -56,29 +59,55 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def load_data(source: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The plain data of a wiring file with its ``extends:`` chain resolved (no overrides applied).
+def load_data(source: str | Path | Traversable, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The plain data of a wiring file (a path, or a file shipped inside a package) with its
+    ``extends:`` chain resolved (no overrides applied).
 
     ``use:`` values naming other wiring files are made absolute (relative to the file using them)."""
-    path = Path(source).resolve()
-    if path in _chain:
-        cycle = " -> ".join(str(p.name) for p in (*_chain, path))
-        raise WiringError(str(path), f"extends cycle: {cycle}")
-    data = load_mapping(path)
-    _absolute_uses(data, path.parent)
+    directory: Path | Traversable | None
+    if isinstance(source, (str, Path)):
+        path = Path(source).resolve()
+        key, name, directory = str(path), path.name, path.parent
+        data = load_mapping(path)
+        _absolute_uses(data, directory)
+    else:  # a file inside a package (importlib.resources) that is not on the file system
+        key, name, directory = str(source), source.name, getattr(source, "parent", None)
+        data = parse_mapping(source.read_text(encoding="utf-8"), Path(name).suffix.lower(), origin=key)
+    return resolve_extends(data, directory, origin=name, _chain=(*_chain, key))
+
+
+def resolve_extends(
+    data: Mapping[str, Any],
+    directory: Path | Traversable | None,
+    *,
+    origin: str = "",
+    _chain: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """``data`` laid over the files its ``extends:`` names (paths relative to ``directory``; for a
+    mapping written in Python, the working directory). The one place ``extends`` is resolved, for
+    files, packaged files and mappings alike; a chain that comes back to a file is an error."""
+    data = dict(data)
     parents = data.pop("extends", None)
     if parents is None:
         return data
-    if isinstance(parents, str):
+    where = f"{origin}: extends" if origin else "extends"
+    if isinstance(parents, (str, Path)):
         parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise SpecError(f"{path}: extends", f"expected a file path or a list of them, got {parents!r}")
+    if not isinstance(parents, list) or not all(isinstance(p, (str, Path)) for p in parents):
+        raise SpecError(where, f"expected a file path or a list of them, got {parents!r}")
+    if directory is None:
+        raise SpecError(where, "a wiring inside a package that is not a folder cannot extend another file")
     merged: dict[str, Any] = {}
     for parent in parents:
-        parent_path = (path.parent / parent).resolve()
-        if not parent_path.is_file():
-            raise WiringError(f"{path.name}: extends", f"no such file {parent!r} (looked at {parent_path})")
-        merged = merge(merged, load_data(parent_path, (*_chain, path)))
+        parent_file = directory / str(parent) if isinstance(directory, Path) else directory.joinpath(str(parent))
+        if isinstance(parent_file, Path):
+            parent_file = parent_file.resolve()
+        if not parent_file.is_file():
+            raise SpecError(where, f"no such file {str(parent)!r} (looked at {parent_file})")
+        if str(parent_file) in _chain:
+            cycle = " -> ".join(Path(p).name for p in (*_chain, str(parent_file)))
+            raise SpecError(where, f"extends cycle: {cycle}")
+        merged = merge(merged, load_data(parent_file, _chain))
     return merge(merged, data)
 
 
@@ -107,7 +136,7 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     """``"nodes.mem.memory_size=64"`` -> ``("nodes.mem.memory_size", 64)``."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise WiringError(item, "expected KEY=VALUE (a dotted key such as nodes.mem.memory_size=64)")
+        raise SpecError(item, "expected KEY=VALUE (a dotted key such as nodes.mem.memory_size=64)")
     return key.strip(), parse_value(value.strip())
 
 
@@ -122,16 +151,16 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iter
     for dotted, value in overrides.items():
         keys = dotted.split(".")
         if not all(keys):
-            raise WiringError(dotted, "empty part in dotted key")
+            raise SpecError(dotted, "empty part in dotted key")
         target: Any = result
         for depth, key in enumerate(keys[:-1]):
             if not isinstance(target, dict) or key not in target:
                 where = ".".join(keys[: depth + 1])
                 known = ", ".join(map(str, target)) if isinstance(target, dict) else "nothing"
-                raise WiringError(dotted, f"override path {where!r} does not exist (there: {known})")
+                raise SpecError(dotted, f"override path {where!r} does not exist (there: {known})")
             target = target[key]
         if not isinstance(target, dict):
-            raise WiringError(dotted, f"cannot set a key inside {type(target).__name__}")
+            raise SpecError(dotted, f"cannot set a key inside {type(target).__name__}")
         last = keys[-1]
         if value is None:
             target.pop(last, None)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import WiringError
+from ..spec import SpecError
 from .loader import parse_value
 
 __all__ = ["expand_sweep", "split_choices", "sweep_specs"]
@@ -56,14 +56,14 @@ def expand_sweep(items: Iterable[str] | Mapping[str, Iterable[Any]]) -> list[dic
         for item in items:
             key, sep, text = item.partition("=")
             if not sep or not key.strip():
-                raise WiringError(item, "expected KEY=V1,V2,... (a dotted key and comma-separated values)")
+                raise SpecError(item, "expected KEY=V1,V2,... (a dotted key and comma-separated values)")
             choices = split_choices(text)
             if any(choice == "" for choice in choices):
-                raise WiringError(item, "empty value in the list of choices")
+                raise SpecError(item, "empty value in the list of choices")
             axes.append((key.strip(), [parse_value(choice) for choice in choices]))
     keys = [key for key, _ in axes]
     if len(set(keys)) != len(keys):
-        raise WiringError(", ".join(keys), "a key appears twice in the sweep")
+        raise SpecError(", ".join(keys), "a key appears twice in the sweep")
     return [dict(zip(keys, combo)) for combo in itertools.product(*(values for _, values in axes))]
 
 

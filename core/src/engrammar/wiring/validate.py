@@ -13,9 +13,8 @@ node and field (``nodes.ctrl.in[1]: no node named 'mme'; did you mean 'mem'?``):
 Nodes whose output reaches neither the graph output nor another node get a :class:`UnusedNodeWarning`.
 
 Widths are inferred by instantiating each node's component on the ``meta`` device (no memory is
-allocated and no random numbers are drawn). In a loop written with delays (``ctrl`` reads
-``mem@-1``, ``mem`` reads ``ctrl``), a node whose output width does not depend on its input width
-(an LSTM's is ``hidden_size``) is probed first, which breaks the circle.
+allocated and no random numbers are drawn); a loop is opened at a node whose output width does not
+depend on its input width, wherever its delayed edge enters (:mod:`engrammar.wiring.widths`).
 """
 
 from __future__ import annotations
@@ -31,10 +30,10 @@ from torch import nn
 
 from ..registry import RegistryError, load
 from ..spec import ComponentSpec, SpecError, structure
-from .errors import WiringError
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
 from .spec import GraphSpec, InputsData, NodeSpec
+from .widths import infer_widths
 
 __all__ = ["ResolvedGraph", "ResolvedNode", "UnusedNodeWarning", "instantiate", "resolve_graph"]
 
@@ -108,19 +107,16 @@ def _instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool) -> nn
             try:
                 with torch.device("meta"):
                     return cls(spec)  # type: ignore[no-any-return]
-            except (SpecError, WiringError):
+            except SpecError:
                 raise
             except Exception:  # e.g. an initialiser without a meta kernel: build it for real
                 pass
         return cls(spec)  # type: ignore[no-any-return]
-    except WiringError as err:
-        raise WiringError(f"{path}.{err.path}" if err.path else path, err.problem) from None
     except SpecError as err:
-        # The component names the field after its class (``EMA.init_decay``): say which node.
-        _, _, field_name = err.path.partition(".")
-        raise SpecError(f"{path}.{field_name}" if field_name else path, err.rule) from None
+        # The component names paths after its class (``EMA.init_decay``): say which node.
+        raise err.rerooted(getattr(cls, "__name__", ""), path) from None
     except (ValueError, TypeError) as err:
-        raise WiringError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
+        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
 
 
 def _component_class(node: NodeSpec, path: str) -> type:
@@ -219,7 +215,7 @@ def _check_undelayed_cycles(graph_groups: dict[str, tuple[InputGroup, ...]]) -> 
         for reader in readers[name]:
             if colour[reader] == 1:
                 cycle = [*stack[stack.index(reader) :], reader]
-                raise WiringError(
+                raise SpecError(
                     f"nodes.{reader}.in",
                     f"cycle without a delay: {' -> '.join(cycle)}; read one of these outputs "
                     f"one step late instead (for example '{cycle[-2]}@-1')",
@@ -273,7 +269,7 @@ def _check_same_width(name: str, cls: type, groups: tuple[InputGroup, ...], size
         if first is None:
             first = (group.field, size)
         elif size != first[1]:
-            raise WiringError(
+            raise SpecError(
                 f"nodes.{name}.{group.field}",
                 f"width {size} does not match {first[0]}'s width {first[1]} "
                 f"({', '.join(same)} must all have one width)",
@@ -281,9 +277,9 @@ def _check_same_width(name: str, cls: type, groups: tuple[InputGroup, ...], size
 
 
 def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGraph:
-    """Validate ``graph`` and infer every width; raise :class:`SpecError` or :class:`WiringError`."""
+    """Validate ``graph`` and infer every width; raise :class:`SpecError` naming the path."""
     if graph.in_features is None:
-        raise WiringError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
+        raise SpecError("in_features", "missing: the width of the graph input x (or pass in_features=N)")
     node_names = list(graph.nodes)
     classes: dict[str, type] = {}
     groups: dict[str, tuple[InputGroup, ...]] = {}
@@ -303,27 +299,23 @@ def resolve_graph(graph: GraphSpec, *, warn_unused: bool = True) -> ResolvedGrap
             raise SpecError(where, f"no node named '{ref.name}'{hint}")
     _check_undelayed_cycles(groups)
 
-    widths: dict[str, int] = {INPUT: graph.in_features}
     resolved: dict[str, ResolvedNode] = {}
-    probed: dict[str, int] = {}
-    remaining = list(node_names)
-    while remaining:
-        ready = [n for n in remaining if all(r.name in widths for g in groups[n] for r in g.refs)]
-        for name in ready:
-            done = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
-            if name in probed and done.out_features != probed[name]:
-                raise WiringError(
-                    f"nodes.{name}",
-                    f"output width {done.out_features} differs from the width {probed[name]} assumed for "
-                    "its delayed readers; its output width depends on its input width, so break the loop "
-                    "at another node",
-                )
-            widths[name] = done.out_features
-            resolved[name] = done
-            remaining.remove(name)
-        if ready:
-            continue
-        widths.update(_probe_one(remaining, classes, fields, groups, widths, probed))
+
+    def resolve(name: str, widths: Mapping[str, int]) -> int:
+        resolved[name] = _resolve_node(name, graph.nodes[name].use, classes[name], fields[name], groups[name], widths)
+        return resolved[name].out_features
+
+    def trial(name: str, widths: Mapping[str, int]) -> int:
+        spec, _ = _structure_node(name, classes[name], fields[name], groups[name], widths)
+        with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
+            warnings.simplefilter("ignore", UnusedNodeWarning)
+            module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
+        return int(module.out_features)  # type: ignore[arg-type]
+
+    inputs = {
+        name: [pair for group in groups[name] for pair in _ref_paths(group, f"nodes.{name}")] for name in node_names
+    }
+    widths = {INPUT: graph.in_features, **infer_widths(inputs, {INPUT: graph.in_features}, resolve, trial)}
     ordered = {name: resolved[name] for name in node_names}
 
     history: dict[str, tuple[int, int]] = {}
@@ -372,46 +364,6 @@ def _resolve_node(
         out_features=int(module.out_features),  # type: ignore[arg-type]
         state_spec=state_spec,
         num_parameters=sum(p.numel() for p in module.parameters()),
-    )
-
-
-def _probe_one(
-    remaining: list[str],
-    classes: Mapping[str, type],
-    fields: Mapping[str, Mapping[str, Any]],
-    groups: Mapping[str, tuple[InputGroup, ...]],
-    widths: Mapping[str, int],
-    probed: dict[str, int],
-) -> dict[str, int]:
-    """Guess the output width of one node whose unknown inputs are all delayed: build it with two
-    different widths for those inputs; if its output width does not change, that is its width."""
-    for name in remaining:
-        if name in probed:
-            continue
-        unknown = [r for g in groups[name] for r in g.refs if r.name not in widths]
-        if not all(r.delay > 0 for r in unknown):
-            continue
-        outs = []
-        for guess in (1, 3):
-            trial = {**widths, **{r.name: guess for r in unknown}}
-            try:
-                spec, _ = _structure_node(name, classes[name], fields[name], groups[name], trial)
-                with warnings.catch_warnings():  # a trial build: its nested warnings come later, once
-                    warnings.simplefilter("ignore", UnusedNodeWarning)
-                    module = instantiate(classes[name], spec, f"nodes.{name}", meta=True)
-            except (SpecError, WiringError):
-                break
-            outs.append(int(module.out_features))  # type: ignore[arg-type]
-        if len(outs) == 2 and outs[0] == outs[1]:
-            probed[name] = outs[0]
-            return {name: outs[0]}
-    name = remaining[0]
-    waiting = sorted({r.name for g in groups[name] for r in g.refs if r.name not in widths} - {name})
-    raise WiringError(
-        f"nodes.{name}.in",
-        f"cannot infer the widths in the loop through {', '.join([name, *waiting])}: every node in it "
-        "has an output width that depends on its input width; put a node with a fixed output width "
-        "(a linear layer, a controller) in the loop",
     )
 
 

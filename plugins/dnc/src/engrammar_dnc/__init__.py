@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from engrammar.nn.trace import Trace
-
 from .dnc import DNC
 from .spec import DNCSpec
 
-__all__ = ["DNC", "DNCSpec", "Trace"]
+__all__ = ["DNC", "DNCSpec"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from engrammar.nn.gates import GATE_TYPES
 from engrammar.nn.initialization import INITIALIZATIONS
-from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, optional, spec
+from engrammar.spec import ComponentSpec, Retired, between, field, ge, gt, one_of, optional, spec
 
 __all__ = ["INITIALIZATIONS", "DNCSpec"]
 
@@ -12,6 +15,10 @@ __all__ = ["INITIALIZATIONS", "DNCSpec"]
 @spec
 class DNCSpec(ComponentSpec):
     """Options of :class:`engrammar_dnc.dnc.DNC`. Names follow the seed conversation."""
+
+    retired_fields: ClassVar[Mapping[str, Retired]] = {
+        "trace": Retired("record traces with engrammar.recording(model, traces=True)", inert=False)
+    }
 
     memory_size: int = field(default=32, validator=ge(1), doc="number of memory cells N")
     word_size: int = field(default=16, validator=ge(1), doc="width W of each memory cell")
@@ -37,4 +44,3 @@ class DNCSpec(ComponentSpec):
         default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
     )
     pass_through: bool = field(default=False, doc="append the input to the output (read vectors first, then the input)")
-    trace: bool = field(default=False, doc="record weightings, usage, gates and link on .last_trace (for plots)")

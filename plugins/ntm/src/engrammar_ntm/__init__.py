@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from engrammar.nn.trace import Trace
-
 from .ntm import NTM
 from .spec import NTMSpec
 
-__all__ = ["NTM", "NTMSpec", "Trace"]
+__all__ = ["NTM", "NTMSpec"]

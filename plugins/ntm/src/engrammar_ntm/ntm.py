@@ -9,18 +9,25 @@ State (per sample; the batch dimension comes first)::
     memory            (N, W)   the memory matrix (starts at ``initial_memory``)
     readers.weights   (R, N)   each read head's last weighting (row r: head r; starts on cell 0)
     writers.weights   (H, N)   each write head's last weighting (starts on cell 0)
+
+Parameters and buffers: ``interface.weight`` and ``interface.bias`` (the projection to ξ),
+``initial_memory`` (N, W), and with ``normalization`` the read-out's layer norm
+``read_out.norm.weight`` and ``read_out.norm.bias`` (:class:`engrammar.nn.ReadOut`; release 0.1.0
+named them ``norm.*``, and such checkpoints still load).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from engrammar.component import Component
+from engrammar.nn import ReadOut, rename_on_load
 from engrammar.nn.initialization import initialize_linear
-from engrammar.nn.trace import Trace
+from engrammar.recorder import is_tracing, report_trace
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
@@ -42,21 +49,18 @@ class NTM(Component):
         self.layout = InterfaceLayout(self.spec)
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        read_width = self.spec.num_reads * self.spec.word_size
-        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
-        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        self.read_out = ReadOut.from_spec(self.spec.num_reads * self.spec.word_size, self.spec)
+        # engrammar-ntm 0.1.0 kept the read-out's layer norm at the top level
+        rename_on_load(self, {"norm.": "read_out.norm."})
         # Small distinct starting words, fixed at construction (a buffer, saved with the
         # parameters): identical cells would make content addressing blind at the start.
         bound = 1.0 / math.sqrt(self.spec.memory_size + self.spec.word_size)
         initial = torch.empty(self.spec.memory_size, self.spec.word_size).uniform_(-bound, bound)
         self.register_buffer("initial_memory", initial)
-        #: Debugging side channel (not state): see :mod:`engrammar_ntm.trace`. None unless trace=True.
-        self.last_trace: Trace | None = Trace() if self.spec.trace else None
 
     @property
     def out_features(self) -> int:
-        reads = self.spec.num_reads * self.spec.word_size
-        return reads + self.in_features if self.spec.pass_through else reads
+        return self.read_out.out_features
 
     def state_spec(self) -> dict[str, Any]:
         cells, width = self.spec.memory_size, self.spec.word_size
@@ -69,8 +73,6 @@ class NTM(Component):
     def init_state(
         self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> State:
-        if self.last_trace is not None:
-            self.last_trace.clear()  # a fresh run starts a fresh recording
         state = super().init_state(batch_size, device=device, dtype=dtype)
         memory = state["memory"]
         initial: Tensor = self.initial_memory  # type: ignore[assignment]
@@ -81,45 +83,40 @@ class NTM(Component):
             weights[..., 0] = 1.0
         return state
 
-    def plot_trace(self, out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm") -> list[Path]:
-        """PNG plots of the last recorded trace (see :func:`engrammar_ntm.plots.plot_trace`)."""
-        if self.last_trace is None:
-            raise ValueError("this NTM does not record a trace: build it with trace=True")
+    def plot_trace(
+        self, trace: Mapping[str, Tensor], out_dir: str | Path, *, sample: int = 0, prefix: str = "ntm"
+    ) -> list[Path]:
+        """PNG plots of a trace this NTM reported (``record.trace(mem)`` of a recording opened with
+        ``traces=True``); see :func:`engrammar_ntm.plots.plot_trace`."""
         from .plots import plot_trace
 
-        return plot_trace(self.last_trace, out_dir, sample=sample, prefix=prefix)
+        return plot_trace(trace, out_dir, sample=sample, prefix=prefix)
 
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         interface = parse_interface(self.interface(x_t), self.layout)
         reads, state = memory_step(state, interface)
-        if self.last_trace is not None:
-            self._record(interface, state)
-        return self._output(reads.flatten(1), x_t), state
+        if is_tracing(self):
+            self._report_trace(interface, state)
+        return self.read_out(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence.
         interfaces = parse_interface(self.interface(x), self.layout)
         reads = []
+        tracing = is_tracing(self)
         for t in range(x.shape[1]):
             interface = select_step(interfaces, t)
             read_t, state = memory_step(state, interface)
-            if self.last_trace is not None:
-                self._record(interface, state)
+            if tracing:
+                self._report_trace(interface, state)
             reads.append(read_t.flatten(1))
-        return self._output(torch.stack(reads, dim=1), x), state
+        return self.read_out(torch.stack(reads, dim=1), x), state
 
-    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
-        if self.norm is not None:
-            reads = self.norm(reads)
-        if self.dropout is not None:
-            reads = self.dropout(reads)
-        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
-
-    def _record(self, interface: NTMInterface, state: State) -> None:
-        assert self.last_trace is not None
-        self.last_trace.record(
+    def _report_trace(self, interface: NTMInterface, state: State) -> None:
+        report_trace(
+            self,
             {
                 "read_weights": state["readers"]["weights"],
                 "write_weights": state["writers"]["weights"],

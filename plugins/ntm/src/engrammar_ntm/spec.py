@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from engrammar.nn.gates import GATE_TYPES
 from engrammar.nn.initialization import INITIALIZATIONS
-from engrammar.spec import ComponentSpec, between, field, ge, gt, one_of, optional, spec
+from engrammar.spec import ComponentSpec, Retired, between, field, ge, gt, one_of, optional, spec
 
 __all__ = ["INITIALIZATIONS", "NTMSpec"]
 
@@ -12,6 +15,10 @@ __all__ = ["INITIALIZATIONS", "NTMSpec"]
 @spec
 class NTMSpec(ComponentSpec):
     """Options of :class:`engrammar_ntm.ntm.NTM`. Names follow the seed conversation."""
+
+    retired_fields: ClassVar[Mapping[str, Retired]] = {
+        "trace": Retired("record traces with engrammar.recording(model, traces=True)", inert=False)
+    }
 
     memory_size: int = field(default=32, validator=ge(1), doc="number of memory cells N")
     word_size: int = field(default=16, validator=ge(1), doc="width W of each memory cell")
@@ -34,4 +41,3 @@ class NTMSpec(ComponentSpec):
         default="xavier", validator=one_of(*INITIALIZATIONS), doc="init of the interface projection weights"
     )
     pass_through: bool = field(default=False, doc="append the input to the output (read vectors first, then the input)")
-    trace: bool = field(default=False, doc="record weightings and gates on .last_trace (for plots)")

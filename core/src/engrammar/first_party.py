@@ -1,0 +1,31 @@
+"""The first-party plugins and the registry names each provides, for install hints.
+
+When a name is not installed, ``engrammar.build("dnc")`` says which distribution provides it and
+the command that installs it (``pip install engrammar-dnc``). This table is the only place those
+hints come from. It lists exactly the plugins of this repository (``plugins/<name>/``) and the
+entry points each declares; a test compares it with every plugin's ``pyproject.toml`` both ways,
+so a new plugin adds one line here (its distribution and its names) and a hint can never name a
+distribution that does not exist.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROVIDERS", "provider_of"]
+
+#: distribution -> the names of its entry points in the component groups (``engrammar.memories``, ...)
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "engrammar-attention": ("kv_attention", "sliding_window", "persistent_memory", "attention_memory", "short_term"),
+    "engrammar-controllers": ("lstm", "gru", "mlp", "transformer"),
+    "engrammar-dnc": ("dnc",),
+    "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),
+    "engrammar-ntm": ("ntm",),
+    "engrammar-tasks": ("copy", "repeat_copy", "associative_recall", "mqar", "parity", "antipodal"),
+}
+
+
+def provider_of(name: str) -> str | None:
+    """The first-party distribution that provides ``name``, or ``None``."""
+    for distribution, names in PROVIDERS.items():
+        if name in names:
+            return distribution
+    return None
