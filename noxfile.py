@@ -3,6 +3,7 @@
     nox -s tests          everything: core, every plugin, cross-package tests
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
+    nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
     nox -s lint           ruff
     nox -s types          mypy on core
     nox -s demo           the README demo
@@ -14,6 +15,7 @@ the CUDA libraries.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -63,9 +65,19 @@ def install(session: nox.Session, *packages: str, test: bool = True) -> None:
     session.install(*CONSTRAINTS, *editable, *(TEST_TOOLS if test else ()))
 
 
+PROFILE_VARIABLE = "ENGRAMMAR_HYPOTHESIS_PROFILE"
+CONFORMANCE_TESTS = (
+    "core/tests/test_conformance_catches.py",
+    *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "plugins").glob("*/tests/test_conformance*.py"))),
+    "tests/test_examples.py",
+)
+
+
 def _env() -> dict[str, str]:
-    # Two cores on CI: one intra-op thread per test process keeps runs predictable.
-    return {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    # Two cores on CI: one intra-op thread per test process keeps runs predictable. Hypothesis
+    # draws: engrammar-ci unless the caller's environment names another profile.
+    profile = os.environ.get(PROFILE_VARIABLE, "engrammar-ci")
+    return {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", PROFILE_VARIABLE: profile}
 
 
 @nox.session
@@ -83,6 +95,14 @@ for _name in PLUGINS:
         """One plugin installed alone beside core: proves it needs no other plugin."""
         install(session, "core", f"plugins/{name}", *test_dependencies(f"plugins/{name}"))
         session.run("python", "-m", "pytest", "-q", *session.posargs, f"plugins/{name}/tests", env=_env())
+
+
+@nox.session(name="conformance-thorough")
+def conformance_thorough(session: nox.Session) -> None:
+    """Every conformance suite under engrammar-thorough (long: run it before a release, not per commit)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
+    session.run("python", "-m", "pytest", "-q", *session.posargs, *CONFORMANCE_TESTS, env=env)
 
 
 @nox.session

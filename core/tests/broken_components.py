@@ -1,13 +1,18 @@
 """Deliberately broken components: each breaks one rule of the protocol, and the conformance
-property named for that rule must catch it (tests/test_conformance_catches.py)."""
+property named for that rule must catch it (test_conformance_catches.py). ``BROKEN`` holds one per
+property; ``MORE_BROKEN`` more ways to break some of them; ``SIDE_EFFECTS`` more side effects for
+``no_side_effects``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from engrammar.builtin.ema import EMA
+from engrammar.builtin.ema import EMA, EMASpec
 from engrammar.nn.trace import Trace
 from engrammar.recorder import is_tracing
-from engrammar.state import State
+from engrammar.spec import field, spec
+from engrammar.state import State, reset_where
 from torch import Tensor, nn
 
 
@@ -28,6 +33,17 @@ class PeeksAtFuture(EMA):
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = super()._sequence(x, state)
+        ahead = torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
+        return y + ahead, state
+
+
+class PeeksWhenChunkedByThree(EMA):
+    """Peeks at the next input, under one option set only (``chunk_size=3``)."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        if self.spec.chunk_size != 3:
+            return y, state
         ahead = torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
         return y + ahead, state
 
@@ -54,6 +70,38 @@ class DeadParameter(EMA):
         self.unused = nn.Parameter(torch.zeros(3))
 
 
+class ZeroEffectParameter(EMA):
+    """Has a parameter in the graph whose effect is multiplied away: its gradient is always zero."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y + 0.0 * self.scale, state
+
+
+class RareUnit(EMA):
+    """Correct: a ReLU unit that fires only when the inputs sum above 2.5, so a tiny draw may leave
+    its gain without gradient while a larger one reaches it."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def _unit(self, x: Tensor) -> Tensor:
+        return self.gain * torch.relu(x.sum(-1, keepdim=True) - 2.5)
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y + self._unit(x), state
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        return y + self._unit(x_t), state
+
+
 class MisdeclaresState(EMA):
     """Declares a state shape it does not produce."""
 
@@ -72,6 +120,159 @@ class NotDeterministic(EMA):
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = super()._sequence(x, state)
         return y + 1e-3 * torch.randn_like(y), state
+
+
+class ForgetsAnEntry(EMA):
+    """Its whole-sequence path returns a state without the declared running average."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, _ = super()._sequence(x, state)
+        return y, {}
+
+
+class WrongOutputWidth(EMA):
+    """Declares one more output feature than it produces."""
+
+    @property
+    def out_features(self) -> int:
+        return self.in_features + 1
+
+
+class StepDisagrees(EMA):
+    """Its step squashes the output that its whole-sequence path returns as is."""
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        return torch.tanh(y), state
+
+
+class RemembersOnModule(EMA):
+    """Keeps the last input on the module and mixes it into the next call: a second, hidden state
+    that detaching the real one does not cut."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        previous = getattr(self, "previous", None)
+        if previous is not None and previous.shape[0] == x.shape[0]:
+            y = y + 0.1 * previous[:, None, :]
+        self.previous = x[:, -1]
+        return y, state
+
+
+class _HalfGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        return 2.0 * x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return grad  # should be 2 * grad
+
+
+class WrongBackward(EMA):
+    """A hand-written backward that returns half the true gradient (finite and non-zero)."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return _HalfGradient.apply(y), state
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        return _HalfGradient.apply(y), state
+
+
+class StateAlwaysFloat64(EMA):
+    """Keeps its state in float64 whatever dtype it runs in."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y, {"average": state["average"].double()}
+
+
+@spec
+class LooseSpec(EMASpec):
+    scales: Any = field(default=(1.0, 2.0), doc="typed Any: a tuple comes back from JSON as a list")
+
+
+class LooselyTypedSpec(EMA):
+    """Its spec has a field typed ``Any`` holding a tuple, which does not survive a file."""
+
+    spec_cls = LooseSpec
+
+
+class UnsavedRandomBuffer(EMA):
+    """Adds a random offset kept in a non-persistent buffer: saved parameters do not rebuild it."""
+
+    def __init__(self, spec: object = None, **fields: object) -> None:
+        super().__init__(spec, **fields)  # type: ignore[arg-type]
+        self.register_buffer("offset", torch.randn(self.in_features), persistent=False)
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._sequence(x, state)
+        return y + self.offset.to(y.dtype), state
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = super()._step(x_t, state)
+        return y + self.offset.to(y.dtype), state
+
+
+class EditsStateInStep(EMA):
+    """Updates the incoming running average in place, in ``_step`` only (its whole-sequence path is
+    correct): stepping twice from one state gives two different outputs."""
+
+    def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        decay = torch.sigmoid(self.decay_logit).to(x_t.dtype)
+        average = state["average"]
+        average.mul_(decay).add_((1.0 - decay) * x_t)
+        return average.clone(), {"average": average}
+
+
+class EditsStateWhenResetting(EMA):
+    """Resets samples by zeroing the caller's state tensor in place."""
+
+    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
+        state["average"][mask] = 0.0
+        return state
+
+
+class ReplacesCallersEntry(EMA):
+    """Stores its new running average into the caller's dict instead of returning a new one."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        y, new = super()._sequence(x, state)
+        state["average"] = new["average"]
+        return y, state
+
+
+class EditsStateWhenResettingAStep(EditsStateWhenResetting):
+    """Applies resets inside its whole-sequence path without ``reset_samples`` (correctly), so only
+    ``step`` with a reset reaches the in-place reset."""
+
+    def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
+        outputs = []
+        for t in range(x.shape[1]):
+            initial = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+            state = reset_where(state, resets[:, t], initial)
+            y_t, state = self._step(x[:, t], state)
+            outputs.append(y_t)
+        return torch.stack(outputs, dim=1), state
+
+
+class EditsStateWhileTraining(EMA):
+    """Decays the incoming state in place, but only when gradients are on."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        if torch.is_grad_enabled():
+            state["average"].mul_(0.5)
+        return super()._sequence(x, state)
+
+
+class ClampsStateInPlace(EMA):
+    """Clamps the incoming state in place: harmless for these values, but a write all the same."""
+
+    def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        state["average"].clamp_(-1e6, 1e6)
+        return super()._sequence(x, state)
 
 
 class WritesAttribute(EMA):
@@ -124,6 +325,14 @@ BROKEN = {
     "gradients": DeadParameter,
     "state_declared": MisdeclaresState,
     "determinism": NotDeterministic,
+    "shapes": WrongOutputWidth,
+    "step_equals_forward": StepDisagrees,
+    "detach": RemembersOnModule,
+    "gradcheck": WrongBackward,
+    "dtypes": StateAlwaysFloat64,
+    "spec_roundtrip": LooselyTypedSpec,
+    "parameter_roundtrip": UnsavedRandomBuffer,
+    "incoming_state_unchanged": EditsStateInStep,
     "no_side_effects": WritesAttribute,
 }
 
@@ -133,3 +342,14 @@ SIDE_EFFECTS = {
     CountsInABuffer: r"changed the module: buffer 'calls' changed values",
     ChangesWhenTraced: r"forward from the initial state, inside a recording vs outside: outputs differ",
 }
+
+#: More ways to break a property, each caught by it: (property, component, what the message says).
+MORE_BROKEN = [
+    ("gradients", ZeroEffectParameter, r"parameter 'scale' got an all-zero gradient \(also on 16 samples x 8 steps\)"),
+    ("state_declared", ForgetsAnEntry, "forward: state lacks declared entry 'average'"),
+    ("incoming_state_unchanged", EditsStateWhenResetting, "forward with resets .*'average' was overwritten"),
+    ("incoming_state_unchanged", ReplacesCallersEntry, "forward .*entry 'average' was replaced in the caller's dict"),
+    ("incoming_state_unchanged", EditsStateWhenResettingAStep, "step with a reset .*'average' was overwritten"),
+    ("incoming_state_unchanged", EditsStateWhileTraining, r"forward \(gradients on\).*'average' was overwritten"),
+    ("incoming_state_unchanged", ClampsStateInPlace, "'average' was written by an in-place operation"),
+]

@@ -1,6 +1,6 @@
 """Every controller against engrammar's conformance suite (resets included)."""
 
-from engrammar.testing import conformance_tests
+from engrammar.testing import Case, check_property, conformance_tests
 
 TestLSTMConformance = conformance_tests(
     "lstm", specs=[{"hidden_size": 3}, {"hidden_size": 4, "num_layers": 2}, {"hidden_size": 2, "num_layers": 3}]
@@ -27,3 +27,9 @@ TestWindowedTransformerConformance = conformance_tests(
 TestUnboundedTransformerConformance = conformance_tests(
     "transformer", specs=[{"hidden_size": 4, "num_heads": 2, "num_layers": 2}]
 )
+
+
+def test_a_relu_mlp_whose_tiny_draw_leaves_a_layer_without_gradient_still_conforms() -> None:
+    """A draw on which every unit of the second ReLU layer is inactive, so the first layer gets an
+    all-zero gradient: the gradients property checks such a parameter again on a larger draw."""
+    check_property("gradients", "mlp", {"hidden_size": 4, "in_features": 3}, Case(batch_size=2, length=1, seed=0))

@@ -8,7 +8,8 @@ against — first-party, third-party or a wiring.
     failures = check_component("ema", {"in_features": 3})
 
 Properties: shapes, state_declared, chunking, step_equals_forward, batch_independence, causality,
-resets, detach, gradients, gradcheck, dtypes, determinism, spec_roundtrip, parameter_roundtrip.
+resets, detach, gradients, gradcheck, dtypes, determinism, spec_roundtrip, parameter_roundtrip,
+incoming_state_unchanged.
 
 Ready-made cases for a memory author (:mod:`.cases`, :mod:`.saved_outputs`), one line each::
 
@@ -18,7 +19,7 @@ Ready-made cases for a memory author (:mod:`.cases`, :mod:`.saved_outputs`), one
     TestOld = saved_outputs_tests("my_memory", "fixtures/v0_1.pt", spec)   # an old checkpoint loads, same outputs
     assert_matches_oracle(fast_outputs, naive_outputs, wrt=inputs)        # a fast path = its oracle, with gradients
 
-Names load lazily: the pytest plugin in this package must not import torch.
+Names load lazily: the pytest plugin in this package must import neither torch nor Hypothesis.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _LAZY = {
     "check_property": "properties",
     "conformance_tests": "suite",
     "register_profiles": "profiles",
+    "selected_profile": "profiles",
     "feedback_conformance_tests": "cases",
     "feedback_wiring": "cases",
     "trace_plot_tests": "cases",
@@ -60,7 +62,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .cases import feedback_conformance_tests, feedback_wiring, read_out_tests, trace_plot_tests
     from .oracle import assert_matches_oracle, tensor_leaves
-    from .profiles import register_profiles
+    from .profiles import register_profiles, selected_profile
     from .properties import PROPERTIES, TOLERANCES, Case, ConformanceError, check_component, check_property
     from .saved_outputs import (
         SavedOutputs,

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..component import Component
 from ..spec import dump_mapping, parse_mapping, structure, unstructure
-from ..state import State, StateEntry, detach_state, flatten_state, select_batch, trim_state
+from ..state import State, StateEntry, clone_state, detach_state, flatten_state, select_batch, trim_state
 
 __all__ = ["PROPERTIES", "TOLERANCES", "Case", "ConformanceError", "check_component", "check_property"]
 
@@ -155,9 +155,19 @@ def _check_state_against_spec(
 ) -> None:
     if not isinstance(state, Mapping):
         raise ConformanceError("state_declared", f"{where}: {path or 'state'} is {type(state).__name__}, not a dict")
-    if set(state) != set(spec):
+    missing = [f"{path}{key}" for key in spec if key not in state]
+    if missing:
         raise ConformanceError(
-            "state_declared", f"{where}: entries {sorted(state)} at {path or 'top'}, declared {sorted(spec)}"
+            "state_declared",
+            f"{where}: state lacks declared entr{'y' if len(missing) == 1 else 'ies'} "
+            f"{', '.join(repr(m) for m in missing)} (it has {sorted(f'{path}{k}' for k in state)})",
+        )
+    undeclared = [f"{path}{key}" for key in state if key not in spec]
+    if undeclared:
+        raise ConformanceError(
+            "state_declared",
+            f"{where}: state has undeclared entr{'y' if len(undeclared) == 1 else 'ies'} "
+            f"{', '.join(repr(u) for u in undeclared)} (declared: {sorted(f'{path}{k}' for k in spec)})",
         )
     for key, entry in spec.items():
         value = state[key]
@@ -319,31 +329,55 @@ def check_detach(make: Maker, case: Case) -> None:
         raise ConformanceError("detach", "gradient reached inputs from before the detached state")
 
 
-def check_gradients(make: Maker, case: Case) -> None:
-    """Gradients are finite and reach every parameter (from a loss on the outputs); a component
-    without parameters passes finite gradients back to its inputs."""
-    component = make(case.dtype)
-    component.train()
-    length = max(case.length, 3)
-    x = case.x(component, length=length).requires_grad_(True)
-    _, state = component(case.x(component, 3, length=2))  # a warm state that depends on parameters
+#: The larger draw that a parameter left without gradient by a tiny one must be reached on.
+LARGER_DRAW = (16, 8)  # samples, steps
+
+
+def _backward(component: Component, case: Case, batch: int, length: int, salt: int) -> Tensor | None:
+    """Backpropagate a random projection of the outputs from a parameter-dependent warm state;
+    returns the gradient with respect to the inputs."""
+    x = case.x(component, salt, batch=batch, length=length).requires_grad_(True)
+    _, state = component(case.x(component, salt + 3, batch=batch, length=2))
     y, _ = component(x, state)
     if not y.requires_grad:
         raise ConformanceError("gradients", "outputs do not depend differentiably on inputs or parameters")
-    weights = torch.randn(y.shape, generator=case.generator(13), dtype=torch.float64).to(y.dtype)
+    weights = torch.randn(y.shape, generator=case.generator(salt + 13), dtype=torch.float64).to(y.dtype)
     (y * weights).sum().backward()
-    if x.grad is not None and not bool(torch.isfinite(x.grad).all()):
+    return x.grad
+
+
+def check_gradients(make: Maker, case: Case) -> None:
+    """Gradients are finite and reach every parameter (from a loss on the outputs); a component
+    without parameters passes finite gradients back to its inputs. A parameter that a tiny draw
+    leaves without gradient (every ReLU unit it feeds inactive, an expert routed no token) must get
+    one on a larger draw."""
+    component = make(case.dtype)
+    component.train()
+    x_grad = _backward(component, case, case.batch_size, max(case.length, 3), salt=0)
+    if x_grad is not None and not bool(torch.isfinite(x_grad).all()):
         raise ConformanceError("gradients", "the gradient with respect to the inputs is not finite")
     trainable = [(name, p) for name, p in component.named_parameters() if p.requires_grad]
-    if not trainable and x.grad is None:
+    if not trainable and x_grad is None:
         raise ConformanceError("gradients", "no parameters, and no gradient reaches the inputs")
     for name, param in trainable:
-        if param.grad is None:
-            raise ConformanceError("gradients", f"parameter {name!r} got no gradient (unused?)")
-        if not bool(torch.isfinite(param.grad).all()):
+        if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
             raise ConformanceError("gradients", f"parameter {name!r} has a non-finite gradient")
+    silent = {name for name, p in trainable if p.grad is None or not bool(p.grad.abs().sum() > 0)}
+    if not silent:
+        return
+    component.zero_grad(set_to_none=True)
+    batch, length = LARGER_DRAW
+    _backward(component, case, batch, length, salt=20)
+    larger = f"(also on {batch} samples x {length} steps)"
+    for name, param in trainable:
+        if name not in silent:
+            continue
+        if param.grad is None:
+            raise ConformanceError("gradients", f"parameter {name!r} got no gradient {larger} (unused?)")
+        if not bool(torch.isfinite(param.grad).all()):
+            raise ConformanceError("gradients", f"parameter {name!r} has a non-finite gradient {larger}")
         if not bool(param.grad.abs().sum() > 0):
-            raise ConformanceError("gradients", f"parameter {name!r} got an all-zero gradient")
+            raise ConformanceError("gradients", f"parameter {name!r} got an all-zero gradient {larger}")
 
 
 def check_gradcheck(make: Maker, case: Case) -> None:
@@ -422,7 +456,7 @@ def check_parameter_roundtrip(make: Maker, case: Case) -> None:
     from safetensors.torch import save as save_bytes
 
     component = make(case.dtype)
-    torch.manual_seed(case.seed + 1)
+    torch.default_generator.manual_seed(case.seed + 1)
     twin = type(component)(component.spec).to(case.dtype).eval()
     tensors = {k: v.contiguous() for k, v in component.state_dict().items()}
     try:
@@ -435,6 +469,121 @@ def check_parameter_roundtrip(make: Maker, case: Case) -> None:
         y, _ = component(x)
         y_twin, _ = twin(x)
     _compare_outputs("parameter_roundtrip", "loaded twin vs original", y_twin, y, case)
+
+
+# --------------------------------------------------------------------------------------------
+# the incoming state is read, never written
+
+
+@attrs.frozen
+class _TensorRecord:
+    """What a state tensor looked like before a call: its values, where they live, its version."""
+
+    values: Tensor
+    data_ptr: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    version: int | None
+
+
+def _version(tensor: Tensor) -> int | None:
+    try:
+        return int(tensor._version)
+    except RuntimeError:  # inference tensors have no version counter
+        return None
+
+
+def _walk_state(state: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    """Every dict and leaf of a nested state by dotted name (the nested dicts themselves included)."""
+    found: dict[str, Any] = {}
+    for key, value in state.items():
+        name = f"{path}{key}"
+        found[name] = value
+        if isinstance(value, Mapping):
+            found.update(_walk_state(value, f"{name}."))
+    return found
+
+
+def _snapshot(state: Mapping[str, Any]) -> dict[str, tuple[Any, _TensorRecord | None]]:
+    snapshot: dict[str, tuple[Any, _TensorRecord | None]] = {}
+    for name, value in _walk_state(state).items():
+        record = None
+        if isinstance(value, Tensor):
+            record = _TensorRecord(
+                values=value.detach().clone(),
+                data_ptr=value.data_ptr(),
+                shape=tuple(value.shape),
+                stride=tuple(value.stride()),
+                version=_version(value),
+            )
+        snapshot[name] = (value, record)
+    return snapshot
+
+
+def _same_values(a: Tensor, b: Tensor) -> bool:
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return bool(torch.equal(a, b))
+
+
+def _edit_of(state: Mapping[str, Any], snapshot: dict[str, tuple[Any, _TensorRecord | None]]) -> str | None:
+    """How ``state`` differs from its snapshot (None when it is untouched)."""
+    now = _walk_state(state)
+    for name, (value, record) in snapshot.items():
+        if name not in now:
+            return f"entry {name!r} was removed from the caller's dict"
+        if now[name] is not value:
+            return f"entry {name!r} was replaced in the caller's dict (return a new dict instead)"
+        if record is None:
+            continue
+        if (value.data_ptr(), tuple(value.shape), tuple(value.stride())) != (
+            record.data_ptr,
+            record.shape,
+            record.stride,
+        ):
+            return f"tensor {name!r} was resized or pointed at other memory in place"
+        if not _same_values(value.detach(), record.values):
+            diff = _max_diff(value.detach(), record.values) if value.is_floating_point() else float("nan")
+            return f"tensor {name!r} was overwritten in place (max abs diff {diff:.3g})"
+        if record.version is not None and _version(value) != record.version:
+            return f"tensor {name!r} was written by an in-place operation (its values happen to be unchanged)"
+    added = sorted(set(now) - set(snapshot))
+    if added:
+        return f"entr{'y' if len(added) == 1 else 'ies'} {', '.join(map(repr, added))} added to the caller's dict"
+    return None
+
+
+def check_incoming_state_unchanged(make: Maker, case: Case) -> None:
+    """forward and step leave the state they are given as it was: no tensor written in place, no
+    entry of the caller's dicts replaced; on the sequence, step and reset paths, with and without
+    gradients."""
+    component = make(case.dtype)
+    batch = max(case.batch_size, 2)
+    length = max(case.length, 2)
+    sub = attrs.evolve(case, batch_size=batch)
+    x = sub.x(component, length=length)
+    resets = torch.rand(batch, length, generator=case.generator(17)) < 0.3
+    resets[0, 0] = True  # the incoming state itself is reset for one sample...
+    resets[1, :] = False  # ...and kept by another
+    resets[0, length - 1] = True  # and a reset inside the sequence
+    step_reset = torch.zeros(batch, dtype=torch.bool)
+    step_reset[0] = True
+    calls: list[tuple[str, Callable[[State], object]]] = [
+        ("forward", lambda state: component(x, state)),
+        ("forward with resets", lambda state: component(x, state, resets)),
+        ("step", lambda state: component.step(x[:, 0], state)),
+        ("step with a reset", lambda state: component.step(x[:, 0], state, step_reset)),
+    ]
+    state = _warm_state(component, sub)
+    for grad in (False, True):
+        for what, call in calls:
+            snapshot = _snapshot(state)
+            with torch.set_grad_enabled(grad):
+                call(state)
+            edit = _edit_of(state, snapshot)
+            if edit is not None:
+                mode = "gradients on" if grad else "under no_grad"
+                raise ConformanceError("incoming_state_unchanged", f"{what} ({mode}): {edit}")
 
 
 PROPERTIES: dict[str, Callable[[Maker, Case], None]] = {
@@ -452,6 +601,7 @@ PROPERTIES: dict[str, Callable[[Maker, Case], None]] = {
     "determinism": check_determinism,
     "spec_roundtrip": check_spec_roundtrip,
     "parameter_roundtrip": check_parameter_roundtrip,
+    "incoming_state_unchanged": check_incoming_state_unchanged,
 }
 
 
@@ -484,11 +634,12 @@ def check_no_side_effects(make: Maker, case: Case) -> None:
         calls: list[tuple[str, Callable[[], tuple[Tensor, State] | State]]] = [
             ("init_state", lambda: component.init_state(case.batch_size, dtype=case.dtype)),
             ("forward from the initial state", lambda: component(x)),
-            ("forward from a state", lambda: component(x, warm)),
-            ("forward with resets", lambda: component(x, warm, resets)),
+            # each call gets its own copy of the warm state: writes into it are incoming_state_unchanged's
+            ("forward from a state", lambda: component(x, clone_state(warm))),
+            ("forward with resets", lambda: component(x, clone_state(warm), resets)),
             ("step from the initial state", lambda: component.step(x[:, 0])),
-            ("step from a state", lambda: component.step(x[:, 0], warm)),
-            ("step with a reset", lambda: component.step(x[:, 0], warm, resets[:, length // 2])),
+            ("step from a state", lambda: component.step(x[:, 0], clone_state(warm))),
+            ("step with a reset", lambda: component.step(x[:, 0], clone_state(warm), resets[:, length // 2])),
         ]
         outputs: dict[str, Any] = {}
         for training in (False, True):
@@ -527,7 +678,7 @@ def make_maker(component: Any, spec: Mapping[str, Any] | None = None, seed: int 
 
     def make(dtype: torch.dtype) -> Component:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU generator only: cheap
             if isinstance(component, str):
                 built = build(component, **fields)
             else:
@@ -538,11 +689,44 @@ def make_maker(component: Any, spec: Mapping[str, Any] | None = None, seed: int 
 
 
 def check_property(name: str, component: Any, spec: Mapping[str, Any] | None = None, case: Case | None = None) -> None:
-    """Run one property (by name) on a component; raises :class:`ConformanceError` on failure."""
+    """Run one property (by name) on a component; raises :class:`ConformanceError` on failure.
+
+    The run is a pure function of its arguments: parameters, inputs and the global random
+    generator (dropout in training mode, say) are seeded from ``case.seed``, and the caller's
+    generator is left as it was. An exception the component raises becomes a
+    :class:`ConformanceError` of this property (the original is chained); when the cause is a state
+    that does not match ``state_spec`` (a missing entry read by the component, say), the message says
+    so in the words of ``state_declared``. Errors building the component are not caught.
+    """
     if name not in PROPERTIES:
         raise KeyError(f"unknown property {name!r}; properties: {', '.join(PROPERTIES)}")
     case = case or Case()
-    PROPERTIES[name](make_maker(component, spec, case.seed), case)
+    make = make_maker(component, spec, case.seed)
+    make(case.dtype)  # a spec that does not build is a mistake in the test, not in the component
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(case.seed)
+            PROPERTIES[name](make, case)
+    except ConformanceError:
+        raise
+    except Exception as err:
+        cause = None if name == "state_declared" else _state_declaration_problem(make, case)
+        if cause is not None:
+            raise ConformanceError(name, f"cannot be checked, the state breaks its declaration: {cause}") from err
+        raise ConformanceError(name, f"{type(err).__name__}: {err}") from err
+
+
+def _state_declaration_problem(make: Maker, case: Case) -> str | None:
+    """What ``state_declared`` says about the component, or None when it passes (or cannot tell)."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(case.seed)
+            check_state_declared(make, case)
+    except ConformanceError as err:
+        return str(err)
+    except Exception:
+        return None
+    return None
 
 
 def check_component(
