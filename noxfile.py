@@ -59,10 +59,13 @@ nox.options.default_venv_backend = "venv"
 
 def install(session: nox.Session, *packages: str, test: bool = True) -> None:
     session.install(*CONSTRAINTS, "torch")
-    # For tests, each package with its test extra: what its tests need (safetensors for core's
-    # conformance round trip, TensorBoard and MLflow for engrammar-train's loggers, ...).
-    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if test else p)]
-    session.install(*CONSTRAINTS, *editable, *(TEST_TOOLS if test else ()))
+    # The packages first, then (for tests) each with its test extra: what its tests need
+    # (safetensors for core's conformance round trip, TensorBoard and MLflow for engrammar-train's
+    # loggers, ...). A test extra that names another first-party distribution (engrammar-train)
+    # then finds it installed instead of asking the package index for it.
+    session.install(*CONSTRAINTS, *(arg for p in packages for arg in ("-e", p)))
+    if test:
+        session.install(*CONSTRAINTS, *(arg for p in packages for arg in ("-e", f"{p}[test]")), *TEST_TOOLS)
 
 
 PROFILE_VARIABLE = "ENGRAMMAR_HYPOTHESIS_PROFILE"
