@@ -2,7 +2,7 @@
 
 - ``<prefix>_routing_share.png``: the share of tokens per expert over time, stacked (a trailing
   mean over a window of steps and over every sequence of the batch; a top-1 router's shares are
-  the fractions of tokens each expert received, and the gap below 1 is the tokens dropped);
+  the fractions of tokens each expert received; tokens that no expert took are shown as dropped);
 - ``<prefix>_routing_weights.png``: the (time x expert) heat map of one sequence's weights.
 
 matplotlib is imported inside :func:`plot_routing` only (engrammar does not depend on it), and
@@ -90,7 +90,13 @@ def plot_routing(
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     steps = range(length)
-    axes.stackplot(steps, shares.T, labels=[f"expert {e}" for e in range(experts)], alpha=0.85)
+    series, labels = list(shares.T), [f"expert {e}" for e in range(experts)]
+    dropped = 1.0 - shares.sum(-1)
+    if dropped.max() > 1e-6:  # tokens no expert took (over capacity)
+        series.append(dropped.clip(0.0, 1.0))
+        labels.append("dropped")
+    colours = [f"C{e % 10}" for e in range(experts)] + ["lightgrey"]
+    axes.stackplot(steps, series, labels=labels, colors=colours[: len(series)], alpha=0.85)
     axes.set_ylim(0.0, 1.0)
     axes.set_xlim(0, max(length - 1, 1))
     axes.set_xlabel("time step")
