@@ -55,8 +55,9 @@ nox.options.default_venv_backend = "venv"
 
 def install(session: nox.Session, *packages: str) -> None:
     session.install(*CONSTRAINTS, "torch")
-    # core with its test extra (the conformance suite's round trip needs safetensors)
-    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if p == "core" else p)]
+    # Each package with its test extra: what its tests need (safetensors for core's conformance
+    # round trip, matplotlib for engrammar-routers' plot tests, ...).
+    editable = [arg for p in packages for arg in ("-e", f"{p}[test]")]
     session.install(*CONSTRAINTS, *editable, *TEST_TOOLS)
 
 
