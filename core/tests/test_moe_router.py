@@ -244,3 +244,11 @@ def test_the_builtin_router_traces_its_weights() -> None:
         for t in range(5):
             _, state = graph.step(x[:, t], state)
     torch.testing.assert_close(record.traces["nodes.mix"]["weights"], weights)
+
+
+def test_a_spec_with_a_router_hashes_and_compares() -> None:
+    one = build("moe", in_features=6, input_sizes=(2, 2, 2), router={"use": "round_robin_for_tests"}).spec
+    same = build("moe", in_features=6, input_sizes=(2, 2, 2), router={"use": "round_robin_for_tests"}).spec
+    builtin = build("moe", in_features=6, input_sizes=(2, 2, 2)).spec
+    assert one == same and hash(one) == hash(same) and one != builtin
+    assert len({one, same, builtin}) == 2

@@ -34,12 +34,14 @@ def test_routers_reproduce_the_builtin_router(builtin: dict, router: dict) -> No
     torch.testing.assert_close(got.losses["router.load_balance"], expected.losses["load_balance"])
 
 
-def mixture(router: dict) -> dict:
+def mixture(router: dict, *, feedback: bool = False) -> dict:
+    """Three ema experts mixed by ``router``; with ``feedback`` the controller reads the mixture one
+    step late, so the mixture runs step by step inside the graph's loop."""
     return {
         "name": "mixture",
         "in_features": 4,
         "nodes": {
-            "ctrl": {"use": "linear", "out_features": 6, "in": "x"},
+            "ctrl": {"use": "linear", "out_features": 6, "in": ["x", "mix@-1"] if feedback else "x"},
             "fast": {"use": "ema", "init_decay": 0.3, "in": "ctrl"},
             "medium": {"use": "ema", "init_decay": 0.7, "in": "ctrl"},
             "slow": {"use": "ema", "init_decay": 0.95, "in": "ctrl"},
@@ -73,15 +75,22 @@ def test_every_router_mixes_experts_by_name(name: str) -> None:
     torch.testing.assert_close(y, (weights.unsqueeze(-1) * experts).sum(-2))
 
 
-def wiring_factory(name: str):
+def wiring_factory(name: str, *, feedback: bool = False):
     def make(**fields):
-        return build_wiring(mixture(ROUTERS[name]), **fields)
+        return build_wiring(mixture(ROUTERS[name], feedback=feedback), **fields)
 
-    make.__name__ = f"mixture_with_{name}"
+    make.__name__ = f"mixture_with_{name}{'_in_a_loop' if feedback else ''}"
     return make
+
+
+def test_a_mixture_read_back_by_its_controller_runs_in_the_loop() -> None:
+    assert build_wiring(mixture(ROUTERS["topk"], feedback=True)).plan.stages[0].mode == "step-major"
 
 
 # A wiring whose router keeps state (capacity counts, positions) still conforms as a whole.
 TestMixtureWithTopKCapacity = conformance_tests(wiring_factory("topk"), in_features=None)
 TestMixtureWithHashPosition = conformance_tests(wiring_factory("hash_position"), in_features=None)
 TestMixtureWithTokenRouter = conformance_tests(wiring_factory("token"), in_features=None)
+# step by step inside the graph's loop: the router's state is carried and reset there too
+TestMixtureWithTopKCapacityInALoop = conformance_tests(wiring_factory("topk", feedback=True), in_features=None)
+TestMixtureWithHashPositionInALoop = conformance_tests(wiring_factory("hash_position", feedback=True), in_features=None)

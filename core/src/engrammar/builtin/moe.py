@@ -82,6 +82,7 @@ class MixtureOfExpertsSpec(MultiInputSpec):
         default=None,
         validator=_check_router,
         doc="a router from the registry, {use: <name>, <its fields>}; unset: the built-in linear router",
+        hash=False,
     )
 
     def __attrs_post_init__(self) -> None:
