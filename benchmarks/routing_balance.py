@@ -63,7 +63,7 @@ def load_shares(model: torch.nn.Module, task) -> tuple[torch.Tensor, float]:
         model(batch.inputs)
     (weights,) = [trace["weights"] for trace in record.traces.values() if "weights" in trace]
     shares = routing_shares(weights, window=weights.shape[1])[-1]  # the mean over every step
-    return shares, float(1.0 - shares.sum())
+    return shares, max(0.0, float(1.0 - shares.sum()))  # rounding can leave -1e-16
 
 
 def entropy(shares: torch.Tensor) -> float:
