@@ -40,9 +40,14 @@ print(json.dumps(report))
 """
 
 
-#: Spec fields a component needs beyond in_features / out_features / input_sizes (none so far):
-#: a new component whose spec has another required field adds its name and values here.
-EXTRA: dict[str, dict[str, object]] = {}
+#: Spec fields a component needs beyond in_features / out_features / input_sizes: a new component
+#: whose spec has another required field adds its name and values here (a router: its number of choices).
+EXTRA: dict[str, dict[str, object]] = {
+    "softmax_router": {"num_experts": 3},
+    "topk_router": {"num_experts": 3},
+    "hash_router": {"num_experts": 3},
+    "token_router": {"num_states": 3},
+}
 
 
 def test_every_installed_component_builds_from_its_spec_alone() -> None:
@@ -52,7 +57,9 @@ def test_every_installed_component_builds_from_its_spec_alone() -> None:
     out = result.stdout
     report = json.loads(out)
     built = {row[0]: (row[1], row[2]) for row in report if row[0] != "imported before their turn"}
-    assert {"dnc", "ntm", "lstm", "gated_deltanet", "copy", "ema", "linear"} <= set(built)
+    assert {"dnc", "ntm", "lstm", "gated_deltanet", "copy", "ema", "linear", "topk_router", "token_router"} <= set(
+        built
+    )
     for name, (built_class, entry_point_class) in built.items():
         assert built_class == entry_point_class, name
     for _, distribution, imported_early in (row for row in report if row[0] == "imported before their turn"):
