@@ -39,26 +39,28 @@ FOLDERS = {_project(f)["name"]: f for f in ["core", *(f"plugins/{name}" for name
 
 def test_dependencies(folder: str) -> list[str]:
     """Folders of the first-party distributions that a package's ``test`` extra lists (a plugin's
-    tests may run another plugin, as engrammar-dnc's run the trainer of engrammar-train)."""
+    tests may need another first-party package; none of today's do: the trainer's trace plots of
+    the memories are tested across packages, in tests/test_trace_plots.py)."""
     extra = _project(folder).get("optional-dependencies", {}).get("test", [])
     names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
     return [FOLDERS[name] for name in names if name in FOLDERS]
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10")  # scipy: a reference in tests
+# scipy: a reference in tests; matplotlib: the plot tests (core and the plugins import it only to plot)
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7")
 
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
 
-def install(session: nox.Session, *packages: str) -> None:
+def install(session: nox.Session, *packages: str, test: bool = True) -> None:
     session.install(*CONSTRAINTS, "torch")
-    # Each package with its test extra: what its tests need (safetensors for core's conformance
-    # round trip, matplotlib for engrammar-routers' plot tests, ...).
-    editable = [arg for p in packages for arg in ("-e", f"{p}[test]")]
-    session.install(*CONSTRAINTS, *editable, *TEST_TOOLS)
+    # For tests, each package with its test extra: what its tests need (safetensors for core's
+    # conformance round trip, TensorBoard and MLflow for engrammar-train's loggers, ...).
+    editable = [arg for p in packages for arg in ("-e", f"{p}[test]" if test else p)]
+    session.install(*CONSTRAINTS, *editable, *(TEST_TOOLS if test else ()))
 
 
 def _env() -> dict[str, str]:
@@ -100,7 +102,41 @@ def types(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The README demo: list what is installed, then train a small model on CPU."""
-    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS), test=False)
     session.run("engrammar", "list", env=_env())
     # One intra-op thread: the figures in docs/training.md were measured that way.
     session.run("python", "examples/demo.py", *session.posargs, env=_env())
+
+
+# The peer packages the benchmarks compare against; never dependencies of a plugin or its tests.
+BENCH_REFERENCES = ("dnc", "flann", "fla-core", "triton", "einops", "titans-pytorch", "x-transformers")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Install the reference packages beside every plugin, then run the benchmark scripts named
+    (default: all of benchmarks/*.py). Each prints its table; none asserts a timing."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    # --no-deps: a reference package must not replace the pinned torch.
+    session.install("--no-deps", *BENCH_REFERENCES)
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("*.py"))
+    for script in scripts:
+        session.run("python", script, env=_env())
+
+
+@nox.session
+def figures(session: nox.Session) -> None:
+    """Regenerate the figures under docs/figures/ from training runs (not committed by hand)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    run = "runs/figures/gated_delta_rnn-antipodal"
+    session.run(
+        "engrammar", "train", "plugins/gated_delta/examples/gated_delta_rnn_antipodal.yaml",
+        "--task", "antipodal", "--steps", "600", "--batch-size", "32",
+        "--set", "train.lr=3e-3", "--set", "train.eval_every=50", "--out", run,
+        env=_env(),
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "engrammar_gated_delta.plots", run,
+        "--out", "docs/figures/gated_delta", "--time-range", "0", "200",
+        env=_env(),
+    )  # fmt: skip

@@ -1,6 +1,6 @@
 """The seed's speed claim, measured: ``gated_delta_rnn`` as a parallel scan against its own loop.
 
-The seed (seam-gated-upgrades.md) reports its gated delta unit 2.5-3x faster than a sequential RNN
+The seam-gated networks write-up reports its gated delta unit 2.5-3x faster than a sequential RNN
 at batch 32, length 100, hidden 64 (forward pass, on an RTX 3090). This script times the same unit
 two ways with identical parameters — ``use_parallel_scan=True`` (associative scan, O(log T)
 depth) and ``use_parallel_scan=False`` (the plain loop) — forward only under ``torch.no_grad``

@@ -41,9 +41,11 @@ print(json.dumps(report))
 
 
 #: Spec fields a component needs beyond in_features / out_features / input_sizes: a new component
-#: whose spec has another required field adds its name and values here (a router: its number of choices).
+#: whose spec has another required field (or a choice between two) adds its name and values here.
 EXTRA: dict[str, dict[str, object]] = {
-    "softmax_router": {"num_experts": 3},
+    "darwinian_regeneration": {"threshold": 0.01},  # threshold or percentage
+    "neurogenesis": {"every": 10},  # every or patience
+    "softmax_router": {"num_experts": 3},  # a router: its number of choices
     "topk_router": {"num_experts": 3},
     "hash_router": {"num_experts": 3},
     "token_router": {"num_states": 3},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from engrammar.registry import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-#: entry-point groups are written like names (``engrammar.memories``) but are not attributes
-GROUPS = {*KINDS, "commands"}
+#: entry-point groups are written like names (``engrammar.memories``) but are not attributes: the
+#: registry's kinds, and every ``engrammar.*`` group an installed distribution declares (commands, loggers)
+GROUPS = {*KINDS, *(group.split(".", 1)[1] for group in entry_points().groups if group.startswith("engrammar."))}
 REFERENCE = re.compile(r"(?<![\w.])engrammar\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 
 

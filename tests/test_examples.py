@@ -104,6 +104,16 @@ def lstm_memory(name: str, memory: str, **memory_fields: int) -> Wiring:
     return w
 
 
+def lstm_sliding_window() -> Wiring:
+    """examples/lstm_sliding_window.yaml (plugins: controllers, attention)."""
+    w = Wiring("lstm_sliding_window", in_features=7)
+    ctrl = w.node("ctrl", "lstm", hidden_size=64, inputs=w.x)
+    mem = w.node("mem", "sliding_window", window=32, hidden_size=64, num_heads=4, head_dim=16, inputs=ctrl)
+    w.node("head", "linear", out_features=6, inputs=[ctrl, mem])
+    w.output("head")
+    return w
+
+
 def demo_lstm_ema(feedback: bool) -> Wiring:
     """examples/demo_lstm_ema.yaml and demo_lstm_ema_feedback.yaml (plugin: controllers)."""
     w = Wiring("demo_lstm_ema_feedback" if feedback else "demo_lstm_ema", in_features=8)
@@ -117,6 +127,7 @@ def demo_lstm_ema(feedback: bool) -> Wiring:
 PLUGIN_BUILDERS = {
     "lstm_dnc.yaml": lambda: lstm_memory("lstm_dnc", "dnc", memory_size=32, word_size=16, num_reads=4, num_writes=1),
     "lstm_ntm.yaml": lambda: lstm_memory("lstm_ntm", "ntm", memory_size=32, word_size=16, num_reads=1, num_writes=1),
+    "lstm_sliding_window.yaml": lstm_sliding_window,
     "demo_lstm_ema.yaml": lambda: demo_lstm_ema(False),
     "demo_lstm_ema_feedback.yaml": lambda: demo_lstm_ema(True),
     "mixture_topk_router.yaml": lambda: mixture_of_memories(

@@ -38,7 +38,7 @@ def test_hooks_are_called_and_results_collected() -> None:
 
 def test_every_hook_is_documented() -> None:
     names = [n for n in vars(HookSpecs) if not n.startswith("_")]
-    assert len(names) == 10
+    assert len(names) == 15
     assert all(getattr(HookSpecs, n).__doc__ for n in names)
 
 

@@ -54,3 +54,20 @@ def test_trace_stacks_steps_and_keeps_final_only_once() -> None:
     assert stacked["link"].shape == (2, 4, 4) and int(stacked["link"][0, 0, 0]) == 2
     trace.clear()
     assert len(trace) == 0 and trace.stacked() == {}
+
+
+def test_rotary_scores_depend_on_the_offset_only() -> None:
+    """q·k after rotating q to position p and k to p + d is the same for every p; norms are kept."""
+    from engrammar.nn import rotary_angles, rotate
+
+    gen = torch.Generator().manual_seed(0)
+    q, k = torch.randn(8, generator=gen, dtype=torch.float64), torch.randn(8, generator=gen, dtype=torch.float64)
+    scores = []
+    for start in (0, 3, 1000, 10**7):
+        cos, sin = rotary_angles(torch.tensor([start, start + 5]), 8, 10000.0, torch.float64)
+        rotated_q, rotated_k = rotate(q, cos[0], sin[0]), rotate(k, cos[1], sin[1])
+        assert torch.isclose(rotated_q.norm(), q.norm())
+        scores.append(float(rotated_q @ rotated_k))
+    assert max(scores) - min(scores) < 1e-9
+    cos, sin = rotary_angles(torch.tensor([0, 1]), 8, 10000.0, torch.float64)
+    assert not torch.isclose(rotate(q, cos[0], sin[0]) @ rotate(k, cos[1], sin[1]), q @ k)  # offset 1 differs

@@ -39,6 +39,9 @@ _LAZY: dict[str, str] = {
     "state_shapes": "engrammar.state",
     "flatten_state": "engrammar.state",
     "unflatten_state": "engrammar.state",
+    "declared_nbytes": "engrammar.state",
+    "grow_like": "engrammar.state",
+    "trim_state": "engrammar.state",
     # auxiliary losses, metrics and traces
     "recording": "engrammar.recorder",
     "Recording": "engrammar.recorder",
@@ -58,6 +61,10 @@ _LAZY: dict[str, str] = {
     "TaskBatch": "engrammar.task",
     "hookimpl": "engrammar.hooks",
     "make_plugin_manager": "engrammar.hooks",
+    # run-time checks
+    "typecheck": "engrammar.typechecking",
+    "typecheck_enabled": "engrammar.typechecking",
+    "TypecheckError": "engrammar.typechecking",
     # wiring
     "Wiring": "engrammar.wiring",
     "build_wiring": "engrammar.wiring",
@@ -105,15 +112,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .state import (
         StateEntry,
         clone_state,
+        declared_nbytes,
         detach_state,
         flatten_state,
+        grow_like,
         map_state,
         reset_where,
         scatter_batch,
         select_batch,
         state_nbytes,
         state_shapes,
+        trim_state,
         unflatten_state,
     )
     from .task import Task, TaskBatch, TaskSpec
+    from .typechecking import TypecheckError, typecheck, typecheck_enabled
     from .wiring import Wiring, build_wiring

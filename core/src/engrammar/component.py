@@ -23,8 +23,9 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from . import typechecking
 from .spec import ComponentSpec, SpecError, structure
-from .state import State, detach_state, reset_where, zeros_like_spec
+from .state import State, detach_state, grow_like, reset_where, zeros_like_spec
 
 __all__ = ["Component", "Stateful"]
 
@@ -38,6 +39,10 @@ class Component(nn.Module):
     """
 
     spec_cls: ClassVar[type[ComponentSpec]] = ComponentSpec
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        typechecking.class_defined(cls)  # with the run-time check on, wrap forward/step/init_state
 
     def __init__(self, spec: ComponentSpec | Mapping[str, Any] | None = None, **fields: Any) -> None:
         super().__init__()
@@ -134,11 +139,13 @@ class Component(nn.Module):
     def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
         """``state`` with the samples where ``mask`` (B,) is true put back to the initial state.
 
-        Override when the initial state cannot simply be swapped in (a cache that grows, say);
-        ``step``, ``forward`` with resets, wirings and the ``Stateful`` wrapper all reset through here.
+        A growing cache keeps its length (the other samples still use their slots): the initial
+        state is padded in front to it, so the reset samples' slots become padding. Override when
+        the initial state cannot simply be swapped in; ``step``, ``forward`` with resets, wirings
+        and the ``Stateful`` wrapper all reset through here.
         """
         initial = self.init_state(mask.shape[0], device=mask.device, dtype=dtype or _float_dtype(state))
-        return reset_where(state, mask, initial)
+        return reset_where(state, mask, grow_like(self.state_spec(), initial, state))
 
     def _sequence_with_resets(self, x: Tensor, state: State, resets: Tensor) -> tuple[Tensor, State]:
         """Override when the fast path can apply resets itself."""
@@ -175,6 +182,9 @@ class Component(nn.Module):
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in _spec_fields(self.spec).items())
         return f"{fields}, out_features={self.out_features}"
+
+
+typechecking.class_defined(Component)
 
 
 def _spec_fields(spec: Any) -> dict[str, Any]:

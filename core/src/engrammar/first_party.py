@@ -14,11 +14,22 @@ __all__ = ["PROVIDERS", "provider_of"]
 
 #: distribution -> the names of its entry points in the component groups (``engrammar.memories``, ...)
 PROVIDERS: dict[str, tuple[str, ...]] = {
+    "engrammar-attention": ("kv_attention", "sliding_window", "persistent_memory", "attention_memory", "short_term"),
     "engrammar-controllers": ("lstm", "gru", "mlp", "transformer"),
     "engrammar-dnc": ("dnc",),
     "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),
     "engrammar-ntm": ("ntm",),
     "engrammar-routers": ("softmax_router", "topk_router", "hash_router", "token_router"),
+    "engrammar-tricks": (
+        "ghost_gradients",
+        "synaptic_noise",
+        "darwinian_regeneration",
+        "neurogenesis",
+        "adamw8bit",
+        "ema_weights",
+        "grad_noise",
+        "agc",
+    ),
     "engrammar-tasks": ("copy", "repeat_copy", "associative_recall", "mqar", "parity", "antipodal"),
 }
 

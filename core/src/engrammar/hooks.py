@@ -4,10 +4,13 @@ Extensions are plain objects with methods named after these hooks, marked with `
 pluggy calls every registered implementation. Hooks receive the trainer, which exposes the model,
 optimizer, step counter and task. The trainer (and the Lightning adapter) call, per training step::
 
-    on_train_start -> [on_epoch_start] -> before_backward -> after_backward
+    on_train_start -> [on_epoch_start] -> before_backward (per backward pass) -> after_backward
         -> before_optimizer_step -> after_optimizer_step -> [on_epoch_end] -> ... -> on_train_end
 
-and ``on_checkpoint_save`` / ``on_checkpoint_load`` when it writes or reads a checkpoint.
+``on_log`` whenever a metrics record is made (loggers implement it), ``on_checkpoint_save`` /
+``on_checkpoint_load`` when a checkpoint is written or read (``before_checkpoint_restore`` before
+one is loaded), ``on_evaluate_start`` / ``on_evaluate_end`` around every evaluation, and
+``make_optimizer`` once, when the optimizer is made.
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ class HookSpecs:
 
     @hookspec
     def before_backward(self, trainer: Any, loss: Any) -> Any:
-        """Just before ``loss.backward()``. Return an extra scalar loss term (a tensor) to add to it,
-        or ``None``. All returned terms are summed into the loss."""
+        """Just before each backward pass (one per truncated-backpropagation chunk). Return an extra
+        scalar loss term (a tensor) to add to it, or ``None``. All returned terms are summed in."""
 
     @hookspec
     def after_backward(self, trainer: Any) -> None:
-        """After backward, before clipping: gradients are in ``param.grad`` (edit them here)."""
+        """Once per optimizer step, after every backward pass of the step and, with several
+        processes, after their gradients are summed; before clipping. Edit ``param.grad`` here."""
 
     @hookspec
     def before_optimizer_step(self, trainer: Any, optimizer: Any) -> None:
@@ -61,6 +65,11 @@ class HookSpecs:
         """After ``optimizer.step()`` (parameters are updated; edit them or the optimizer here)."""
 
     @hookspec
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        """A metrics record was made: ``{"step": ..., "split": "train" or "eval", name: value, ...}``.
+        Called on the first process only; loggers write it out."""
+
+    @hookspec
     def on_checkpoint_save(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
         """A checkpoint is being written. Put this extension's state into ``checkpoint`` under a key
         of its own (tensors and plain JSON data only: checkpoints are never pickled)."""
@@ -68,6 +77,28 @@ class HookSpecs:
     @hookspec
     def on_checkpoint_load(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
         """A checkpoint was read: restore this extension's state from ``checkpoint``."""
+
+    @hookspec
+    def before_checkpoint_restore(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint was read and is about to be restored, before the model's weights and the
+        optimizer's state are loaded: an extension that changes the model's structure during
+        training (neurogenesis) makes the model match the checkpoint here."""
+
+    @hookspec
+    def make_optimizer(self, trainer: Any, parameters: list[Any]) -> Any:
+        """Supply the run's optimizer: return a ``torch.optim.Optimizer`` over ``parameters`` (the
+        rate, betas and weight decay are in ``trainer.config``), or ``None`` to leave it to the
+        trainer. Called once, before training (and before a resume restores the optimizer's
+        state); at most one extension may return one."""
+
+    @hookspec
+    def on_evaluate_start(self, trainer: Any) -> None:
+        """Before each evaluation: an extension may put other weights in place to be evaluated
+        (an exponential moving average of the parameters, say)."""
+
+    @hookspec
+    def on_evaluate_end(self, trainer: Any, metrics: dict[str, float]) -> None:
+        """After each evaluation, with its metrics: undo what ``on_evaluate_start`` did."""
 
 
 def make_plugin_manager(plugins: Iterable[object] = ()) -> pluggy.PluginManager:

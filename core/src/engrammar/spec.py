@@ -45,6 +45,7 @@ __all__ = [
     "le",
     "load_mapping",
     "load_yaml",
+    "lt",
     "one_of",
     "optional",
     "rule_of",
@@ -143,6 +144,11 @@ def gt(bound: float) -> _Rule:
 def le(bound: float) -> _Rule:
     """Value must be ``<= bound``."""
     return _Rule(f"<= {bound}", lambda v: v <= bound)
+
+
+def lt(bound: float) -> _Rule:
+    """Value must be ``< bound``."""
+    return _Rule(f"< {bound}", lambda v: v < bound)
 
 
 def between(low: float, high: float, *, inclusive: bool = True) -> _Rule:

@@ -14,7 +14,7 @@ TestMLPConformance = conformance_tests(
         {"hidden_size": 4, "num_layers": 1, "activation": "gelu", "normalization": "rms"},
     ],
 )
-# A window bounds the cache, so the state has the declared, constant length.
+# A window bounds the cache: the state has a constant length.
 TestWindowedTransformerConformance = conformance_tests(
     "transformer",
     specs=[
@@ -23,12 +23,7 @@ TestWindowedTransformerConformance = conformance_tests(
         {"hidden_size": 4, "num_heads": 1, "num_layers": 1, "window": 1},
     ],
 )
-# Without a window the cache grows one slot per token: its length is not the declared one, and a
-# reset sample's cache keeps (zeroed) slots a fresh run does not have. Outputs after resets are
-# checked against fresh runs in test_transformer.py.
-_GROWS = "no window: the key/value cache grows one slot per token"
+# Without a window the cache grows one slot per token: a run-time dimension with its count.
 TestUnboundedTransformerConformance = conformance_tests(
-    "transformer",
-    specs=[{"hidden_size": 4, "num_heads": 2, "num_layers": 2}],
-    skip={"state_declared": _GROWS, "resets": _GROWS},
+    "transformer", specs=[{"hidden_size": 4, "num_heads": 2, "num_layers": 2}]
 )

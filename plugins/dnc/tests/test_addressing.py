@@ -4,15 +4,27 @@ naive oracle in values and gradients."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import engrammar.nn
 import pytest
 import torch
+from engrammar.testing import assert_matches_oracle, tensor_leaves
 from engrammar_dnc import addressing, naive
 from engrammar_dnc.fused import FusedMemoryStep
 from engrammar_dnc.interface import DNCInterface
 from engrammar_dnc.memory_step import composed_memory_step, fused_memory_step, memory_step
 
 TOL = {"atol": 1e-5, "rtol": 0}
+
+#: The fast path under the naive oracle's names: the DNC's own functions and core's shared ones.
+fast = SimpleNamespace(
+    **{name: getattr(addressing, name) for name in addressing.__all__},
+    content_weights=engrammar.nn.content_weights,
+    sharpen_keep_mass=lambda weights, gamma: engrammar.nn.sharpen(weights, gamma, keep_mass=True),
+    write_memory=engrammar.nn.write_memory,
+    read_memory=engrammar.nn.read_memory,
+)
 
 
 def t(values):
@@ -22,7 +34,7 @@ def t(values):
 # ---- hand-computed cases ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("impl", [addressing, naive], ids=["fast", "naive"])
+@pytest.mark.parametrize("impl", [fast, naive], ids=["fast", "naive"])
 class TestHandComputed:
     def test_allocation_takes_least_used_first(self, impl):
         # free list by usage: cell 1 (0.1), cell 0 (0.4), cell 2 (0.9)
@@ -159,17 +171,6 @@ def random_interface(batch, width, reads, writes, generator, *, erasure, sharpen
     )
 
 
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for value in tree.values():
-            yield from _leaves(value)
-    elif isinstance(tree, (tuple, list)):
-        for value in tree:
-            yield from _leaves(value)
-    elif tree is not None:
-        yield tree
-
-
 @pytest.mark.parametrize(
     ("writes", "erasure", "sharpen"), [(1, True, False), (2, True, True), (2, False, False), (1, False, True)]
 )
@@ -178,20 +179,9 @@ def test_memory_step_matches_naive_in_values_and_gradients(writes, erasure, shar
     batch, cells, width, reads = 2, 5, 3, 2
     state = random_state(batch, cells, width, reads, writes, generator)
     interface = random_interface(batch, width, reads, writes, generator, erasure=erasure, sharpen=sharpen)
-    inputs = [x.requires_grad_() for x in [*_leaves(state), *_leaves(interface)]]
-
-    fast_reads, fast_state = memory_step(state, interface)
-    slow_reads, slow_state = naive.naive_memory_step(state, interface)
-    fast_out = [fast_reads, *_leaves(fast_state)]
-    slow_out = [slow_reads, *_leaves(slow_state)]
-    for fast, slow in zip(fast_out, slow_out):
-        torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
-
-    probes = [torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in fast_out]
-    fast_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(fast_out, probes)), inputs)
-    slow_grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(slow_out, probes)), inputs)
-    for fast, slow in zip(fast_grads, slow_grads):
-        torch.testing.assert_close(fast, slow, atol=1e-9, rtol=1e-9)
+    inputs = [x.requires_grad_() for x in tensor_leaves([state, interface])]
+    fast = memory_step(state, interface)
+    assert_matches_oracle(fast, naive.naive_memory_step(state, interface), inputs)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -201,13 +191,7 @@ def test_allocation_fast_matches_naive_with_gradients(seed):
     gates = torch.rand(4, 3, generator=generator, dtype=torch.float64).requires_grad_()
     fast = addressing.write_allocation_weights(usage, gates)
     slow = naive.write_allocation_weights(usage, gates)
-    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=1e-12)
-    probe = torch.randn(fast.shape, generator=generator, dtype=torch.float64)
-    for a, b in zip(
-        torch.autograd.grad((fast * probe).sum(), [usage, gates]),
-        torch.autograd.grad((slow * probe).sum(), [usage, gates]),
-    ):
-        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+    assert_matches_oracle(fast, slow, [usage, gates], atol=1e-12, rtol=1e-12, grad_atol=1e-10, grad_rtol=1e-10)
 
 
 # ---- the fused single-function step -----------------------------------------------------------
@@ -223,16 +207,10 @@ def test_fused_matches_composed_and_naive(reads, erasure, gated):
     if not gated:  # gating off: the interface carries constant ones
         ones = torch.ones(2, 1, dtype=torch.float64)
         interface = interface._replace(allocation_gates=ones, write_gates=ones)
-    inputs = [x.requires_grad_() for x in [*_leaves(state), *_leaves(interface)] if not bool((x == 1).all())]
-    results = [step(state, interface) for step in (fused_memory_step, composed_memory_step, naive.naive_memory_step)]
-    outputs = [[reads_, *_leaves(new_state)] for reads_, new_state in results]
-    probes = [torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in outputs[0]]
-    gradients = [torch.autograd.grad(sum((o * p).sum() for o, p in zip(out, probes)), inputs) for out in outputs]
-    for other in (1, 2):
-        for fast, slow in zip(outputs[0], outputs[other]):
-            torch.testing.assert_close(fast, slow, atol=1e-10, rtol=1e-10)
-        for fast, slow in zip(gradients[0], gradients[other]):
-            torch.testing.assert_close(fast, slow, atol=1e-9, rtol=1e-9)
+    inputs = [x.requires_grad_() for x in tensor_leaves([state, interface]) if not bool((x == 1).all())]
+    fused = fused_memory_step(state, interface)
+    assert_matches_oracle(fused, composed_memory_step(state, interface), inputs)
+    assert_matches_oracle(fused, naive.naive_memory_step(state, interface), inputs)
 
 
 @pytest.mark.parametrize("erasure", [True, False])

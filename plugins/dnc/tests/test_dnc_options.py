@@ -9,6 +9,7 @@ import pytest
 import torch
 from engrammar.nn.gates import gate
 from engrammar.spec import RetiredFieldWarning, SpecError
+from engrammar.testing import read_out_tests
 from engrammar.wiring import build_wiring
 from engrammar_dnc import DNC
 from engrammar_dnc.addressing import allocation_weights
@@ -128,27 +129,6 @@ def test_gamma_one_is_identity_learned_and_fixed_gamma_sharpen():
     assert peak(w_sharp) > peak(w_plain)
 
 
-def test_normalization_layer_norms_the_read_vectors():
-    y, _ = build(normalization=True)(inputs())
-    y_plain, _ = build()(inputs())
-    torch.testing.assert_close(y, torch.nn.functional.layer_norm(y_plain, (8,)))
-    torch.testing.assert_close(y.mean(-1), torch.zeros(3, 4, dtype=torch.float64), atol=1e-6, rtol=0)
-    assert not torch.allclose(y_plain.mean(-1), torch.zeros(3, 4, dtype=torch.float64), atol=1e-6)
-
-
-def test_dropout_only_in_training():
-    component = build(dropout=0.5)
-    reference = build()
-    component.eval()
-    torch.testing.assert_close(component(inputs())[0], reference(inputs())[0])
-    component.train()
-    y, _ = component(inputs())
-    y_ref, _ = reference(inputs())
-    dropped = y == 0
-    assert dropped.any() and (~dropped).any()
-    torch.testing.assert_close(y[~dropped], 2 * y_ref[~dropped])
-
-
 @pytest.mark.parametrize("scheme", ["xavier", "kaiming", "orthogonal", "normal", "torch"])
 def test_initialization_schemes(scheme):
     torch.manual_seed(0)
@@ -169,15 +149,6 @@ def test_initialization_schemes(scheme):
         assert bias.abs().sum() > 0  # PyTorch's default leaves a random bias
     else:
         assert bool((bias == 0).all())
-
-
-def test_pass_through_appends_the_input():
-    component = build(pass_through=True)
-    x = inputs()
-    y, _ = component(x)
-    assert component.out_features == 2 * 4 + 5
-    torch.testing.assert_close(y[..., 8:], x)
-    torch.testing.assert_close(y[..., :8], build()(x)[0])
 
 
 def test_trace_records_weightings_and_changes_nothing():
@@ -231,3 +202,7 @@ def test_bad_values_name_the_field():
         DNC(in_features=3, gate_type="relu")
     with pytest.raises(SpecError, match="gamma"):
         DNC(in_features=3, gamma=0.5)
+
+
+# normalization, dropout and pass_through: core's ReadOut, checked as this memory applies it
+TestDNCReadOut = read_out_tests("dnc", SMALL)

@@ -18,7 +18,7 @@ import json
 
 import engrammar
 import torch
-from engrammar_train.evaluate import EVAL_SEED_OFFSET
+from engrammar_train.scoring import EVAL_SEED_OFFSET
 
 
 def bayes_log_odds(inputs: torch.Tensor, pattern: torch.Tensor, p_switch: float, noise: float) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engrammar.testing import conformance_tests
+from engrammar.testing import conformance_tests, feedback_conformance_tests
 
 TINY = {"memory_size": 4, "word_size": 3, "num_reads": 1, "num_writes": 1}
 
@@ -25,23 +25,5 @@ TestNTMHeavisideConformance = conformance_tests(
 )
 
 
-def feedback_wiring(**fields):
-    """A controller fed the memory's read vectors one step late (`mem@-1`): core's `linear`
-    stands in for a controller, so the check needs only core and this plugin."""
-    import engrammar
-
-    return engrammar.build(
-        {
-            "name": "linear_ntm",
-            "in_features": fields.get("in_features", 3),
-            "nodes": {
-                "ctrl": {"use": "linear", "out_features": 6, "in": ["x", "mem@-1"]},
-                "mem": {"use": "ntm", **TINY, "in": "ctrl"},
-                "head": {"use": "linear", "out_features": 2, "in": ["ctrl", "mem"]},
-            },
-            "out": "head",
-        }
-    )
-
-
-TestNTMFeedbackWiringConformance = conformance_tests(feedback_wiring)
+# The memory inside a loop: core's `linear` as the controller, fed the reads one step late (`mem@-1`).
+TestNTMFeedbackWiringConformance = feedback_conformance_tests("ntm", specs=[TINY])

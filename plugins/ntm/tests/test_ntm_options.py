@@ -9,6 +9,7 @@ import pytest
 import torch
 from engrammar.nn.gates import gate
 from engrammar.spec import RetiredFieldWarning, SpecError
+from engrammar.testing import read_out_tests
 from engrammar_ntm import NTM
 from engrammar_ntm.interface import parse_interface
 
@@ -116,27 +117,6 @@ def test_fixed_beta_and_gamma():
     assert bool((interface.reads.sharpness >= 1).all()) and interface.reads.strengths.std() > 0
 
 
-def test_normalization_and_pass_through():
-    x = inputs()
-    plain, _ = build()(x)
-    normed, _ = build(normalization=True)(x)
-    torch.testing.assert_close(normed, torch.nn.functional.layer_norm(plain, (8,)))
-    passed, _ = build(pass_through=True)(x)
-    torch.testing.assert_close(passed, torch.cat([plain, x], -1))
-
-
-def test_dropout_only_in_training():
-    component, reference = build(dropout=0.5), build()
-    component.eval()
-    torch.testing.assert_close(component(inputs())[0], reference(inputs())[0])
-    component.train()
-    y, _ = component(inputs())
-    y_ref, _ = reference(inputs())
-    dropped = y == 0
-    assert dropped.any() and (~dropped).any()
-    torch.testing.assert_close(y[~dropped], 2 * y_ref[~dropped])
-
-
 @pytest.mark.parametrize("scheme", ["xavier", "kaiming", "orthogonal", "normal", "torch"])
 def test_initialization_schemes(scheme):
     torch.manual_seed(0)
@@ -189,3 +169,7 @@ def test_bad_values_name_the_field():
         NTM(in_features=3, shift_range=-1)
     with pytest.raises(SpecError, match="gamma"):
         NTM(in_features=3, gamma=0.5)
+
+
+# normalization, dropout and pass_through: core's ReadOut, checked as this memory applies it
+TestNTMReadOut = read_out_tests("ntm", SMALL)

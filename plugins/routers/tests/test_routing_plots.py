@@ -48,9 +48,9 @@ def test_plots_leave_pyplot_alone(tmp_path) -> None:
 
 
 def test_bad_traces_are_named(tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"holds no routing weights: run the model inside engrammar.recording"):
+    with pytest.raises(ValueError, match=r"no 'weights' recorded\): run the component inside engrammar.recording"):
         plot_routing({}, tmp_path)
     with pytest.raises(ValueError, match=r"routing weights are \(B, T, E\), got shape \(4, 3\)"):
         plot_routing({"weights": torch.rand(4, 3)}, tmp_path)
-    with pytest.raises(IndexError, match=r"sample 2 is out of range: the trace holds 2 sequence\(s\)"):
+    with pytest.raises(IndexError, match=r"sample 2 is out of range: the trace holds 2 batch element\(s\)"):
         plot_routing({"weights": torch.rand(2, 4, 3)}, tmp_path, sample=2)

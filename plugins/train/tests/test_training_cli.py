@@ -145,3 +145,18 @@ def test_train_from_python_returns_the_result(tmp_path) -> None:
         build_for_task(engrammar.build("linear", in_features=3, out_features=2), task)
     built = engrammar.build("ema", in_features=3)
     assert build_for_task(built, task) == (built, {"use": "ema", "in_features": 3, "init_decay": 0.9, "chunk_size": 16})
+
+
+def test_settings_of_the_first_release_still_read() -> None:
+    from engrammar_train.config import migrate_config
+
+    old = {"device": "cuda:1", "precision": "fp16", "steps": 5, "tricks": "ghost_gradients"}
+    assert migrate_config(old) == {
+        "accelerator": "cuda",
+        "devices": "1,",
+        "precision": "16-mixed",
+        "steps": 5,
+        "tricks": ("ghost_gradients",),
+    }
+    assert migrate_config({"device": "auto", "precision": "bf16"}) == {"accelerator": "auto", "precision": "bf16-mixed"}
+    assert migrate_config({"precision": "fp32"}) == {"precision": "32-true"}

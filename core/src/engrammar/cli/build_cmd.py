@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from engrammar.spec import SpecError
+    from engrammar.state import declared_nbytes
     from engrammar.wiring import load_graph_spec, make_plan, resolve_graph
     from engrammar.wiring.loader import parse_assignment
     from engrammar.wiring.plan import format_plan, short_use
@@ -56,39 +57,31 @@ def run(args: argparse.Namespace) -> int:
     for column in ("node", "use", "in", "out", "parameters", "state bytes"):
         table.add_column(column, justify="right" if column in ("in", "out", "parameters", "state bytes") else "left")
     float_bytes = torch.finfo(torch.float32).bits // 8
-    total_parameters = total_state = 0
+    total_parameters = total_state = total_growth = 0
     for name, node in graph.nodes.items():
-        state_bytes = _state_bytes(node.state_spec, float_bytes)
+        state_bytes = declared_nbytes(node.state_spec)
+        growth = declared_nbytes(node.state_spec, steps=1) - state_bytes  # a cache's bytes per step seen
         total_parameters += node.num_parameters
         total_state += state_bytes
+        total_growth += growth
         table.add_row(
             name,
             short_use(node.use),
             str(node.in_features),
             str(node.out_features),
             f"{node.num_parameters:,}",
-            f"{state_bytes:,}",
+            _bytes(state_bytes, growth),
         )
     history_bytes = sum(k * w for k, w in graph.history.values()) * float_bytes
     if history_bytes:
         sources = ", ".join(f"{s}@-{k}" for s, (k, _) in graph.history.items())
         table.add_row("(history)", sources, "", "", "0", f"{history_bytes:,}")
         total_state += history_bytes
-    table.add_row("total", "", "", "", f"{total_parameters:,}", f"{total_state:,}", style="bold")
+    table.add_row("total", "", "", "", f"{total_parameters:,}", _bytes(total_state, total_growth), style="bold")
     console.print(table)
     return 0
 
 
-def _state_bytes(described: Any, float_bytes: int) -> int:
-    import math
-
-    import torch
-
-    total = 0
-    for entry in described.values():
-        if isinstance(entry, dict):
-            total += _state_bytes(entry, float_bytes)
-            continue
-        size = float_bytes if entry.dtype is None else torch.empty((), dtype=getattr(torch, entry.dtype)).element_size()
-        total += math.prod(entry.shape) * size
-    return total
+def _bytes(fixed: int, growth: int) -> str:
+    """``1,024``, or ``8 + 512/step`` for a cache that grows with the steps seen (to its cap, if any)."""
+    return f"{fixed:,}" if not growth else f"{fixed:,} + {growth:,}/step"

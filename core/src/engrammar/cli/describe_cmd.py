@@ -54,11 +54,17 @@ def run(args: argparse.Namespace) -> int:
     for column in ("entry", "shape", "dtype", "doc"):
         state.add_column(column)
     for name, entry in _flatten(component.state_spec()):
-        state.add_row(name, str(("B", *entry.shape)), entry.dtype or "float", entry.doc)
+        state.add_row(name, _shape(entry), entry.dtype or "float", entry.doc)
     console.print(state)
     if not component.state_spec():
         console.print("stateless")
     return 0
+
+
+def _shape(entry: Any) -> str:
+    """``('B', 4, 16)``; a cache that grows shows its run-time dimension, ``'cache<=8'`` when capped."""
+    cap = "" if entry.max_length is None else f"<={entry.max_length}"
+    return str(("B", *(f"{size}{cap}" if isinstance(size, str) else size for size in entry.shape)))
 
 
 def _flatten(spec: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -5,8 +5,8 @@
   the fractions of tokens each expert received; tokens that no expert took are shown as dropped);
 - ``<prefix>_routing_weights.png``: the (time x expert) heat map of one sequence's weights.
 
-matplotlib is imported inside :func:`plot_routing` only (engrammar does not depend on it), and
-figures are made without pyplot: no backend is switched, nothing global is left open.
+Drawn with :mod:`engrammar.nn.plotting`: matplotlib is imported only when a plot is made (engrammar
+does not depend on it), and figures are made without pyplot, so no backend is switched.
 
     with engrammar.recording(model, traces=True) as record:
         model(x)
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
+
+from .plotting import PlotFolder, heatmap, new_figure, time_axes, trace_sample
 
 __all__ = ["default_window", "plot_routing", "routing_shares"]
 
@@ -59,59 +60,30 @@ def plot_routing(
     """Write ``<prefix>_routing_share.png`` and ``<prefix>_routing_weights.png`` into ``out_dir``
     from a trace holding ``"weights"`` (B, T, E); the heat map shows batch element ``sample``.
     Returns the paths written."""
-    if "weights" not in trace:
-        raise ValueError(
-            "the trace holds no routing weights: run the model inside engrammar.recording(model, traces=True)"
-        )
+    one = trace_sample(trace, sample=sample, required="weights")  # checks the trace and the sample
     weights = trace["weights"].detach().float().cpu()
     if weights.dim() != 3:
         raise ValueError(f"routing weights are (B, T, E), got shape {tuple(weights.shape)}")
     batch, length, experts = weights.shape
-    if not -batch <= sample < batch:
-        raise IndexError(f"sample {sample} is out of range: the trace holds {batch} sequence(s)")
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError(
-            "routing plots need matplotlib, which engrammar does not install: pip install matplotlib"
-        ) from error
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-
-    def save(figure: Any, name: str) -> None:
-        figure.tight_layout()
-        path = out_dir / f"{prefix}_{name}.png"
-        figure.savefig(path, dpi=100)
-        written.append(path)
+    folder = PlotFolder(out_dir, prefix)
 
     window = default_window(length)
     shares = routing_shares(weights, window).float().numpy()
-    figure = Figure(figsize=(7, 4))
-    axes = figure.subplots()
-    steps = range(length)
     series, labels = list(shares.T), [f"expert {e}" for e in range(experts)]
     dropped = 1.0 - shares.sum(-1)
     if dropped.max() > 1e-6:  # tokens no expert took (over capacity)
         series.append(dropped.clip(0.0, 1.0))
         labels.append("dropped")
     colours = [f"C{e % 10}" for e in range(experts)] + ["lightgrey"]
-    axes.stackplot(steps, series, labels=labels, colors=colours[: len(series)], alpha=0.85)
-    axes.set_ylim(0.0, 1.0)
+    figure, axes = new_figure(figsize=(7, 4))
+    axes.stackplot(range(length), series, labels=labels, colors=colours[: len(series)], alpha=0.85)
     axes.set_xlim(0, max(length - 1, 1))
-    axes.set_xlabel("time step")
     axes.set_ylabel("share of tokens")
-    axes.set_title(f"share of tokens per expert ({batch} sequence(s), mean over {window} step(s))")
-    axes.legend(loc="upper right", fontsize=7)
-    save(figure, "routing_share")
+    time_axes(axes, f"share of tokens per expert ({batch} sequence(s), mean over {window} step(s))", ylim=(0.0, 1.0))
+    folder.save(figure, "routing_share")
 
-    figure = Figure(figsize=(max(4.0, 1.0 + 0.6 * experts), 4))
-    axes = figure.subplots()
-    image = axes.imshow(weights[sample].numpy(), aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0)
+    figure, axes = new_figure(figsize=(max(4.0, 1.0 + 0.6 * experts), 4))
+    heatmap(axes, one["weights"], f"routing weights (sequence {sample})", xlabel="expert")
     axes.set_xticks(range(experts))
-    axes.set_xlabel("expert")
-    axes.set_ylabel("time step")
-    axes.set_title(f"routing weights (sequence {sample})")
-    figure.colorbar(image, ax=axes)
-    save(figure, "routing_weights")
-    return written
+    folder.save(figure, "routing_weights")
+    return folder.written

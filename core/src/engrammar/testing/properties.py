@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..component import Component
 from ..spec import dump_mapping, parse_mapping, structure, unstructure
-from ..state import State, detach_state, flatten_state, select_batch
+from ..state import State, StateEntry, detach_state, flatten_state, select_batch, trim_state
 
 __all__ = ["PROPERTIES", "TOLERANCES", "Case", "ConformanceError", "check_component", "check_property"]
 
@@ -88,7 +88,11 @@ def _max_diff(a: Tensor, b: Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def _compare_states(prop: str, what: str, a: State, b: State, case: Case) -> None:
+def _compare_states(
+    prop: str, what: str, a: State, b: State, case: Case, spec: Mapping[str, Any] | None = None
+) -> None:
+    if spec:  # growing caches are compared by the slots they hold, whatever their lengths
+        a, b = trim_state(spec, a), trim_state(spec, b)
     flat_a, flat_b = flatten_state(a), flatten_state(b)
     if flat_a.keys() != flat_b.keys():
         raise ConformanceError(prop, f"{what}: state entries differ: {sorted(flat_a)} vs {sorted(flat_b)}")
@@ -147,7 +151,7 @@ def check_shapes(make: Maker, case: Case) -> None:
 
 
 def _check_state_against_spec(
-    where: str, state: Any, spec: Any, batch: int, dtype: torch.dtype, path: str = ""
+    where: str, state: Any, spec: Any, batch: int, dtype: torch.dtype, steps: int, path: str = ""
 ) -> None:
     if not isinstance(state, Mapping):
         raise ConformanceError("state_declared", f"{where}: {path or 'state'} is {type(state).__name__}, not a dict")
@@ -159,11 +163,18 @@ def _check_state_against_spec(
         value = state[key]
         name = f"{path}{key}"
         if isinstance(entry, Mapping):
-            _check_state_against_spec(where, value, entry, batch, dtype, f"{name}.")
+            _check_state_against_spec(where, value, entry, batch, dtype, steps, f"{name}.")
             continue
         if not isinstance(value, Tensor):
             raise ConformanceError("state_declared", f"{where}: {name} is {type(value).__name__}, not a tensor")
-        shape = (batch, *entry.shape)
+        counter = spec.get(entry.count) if entry.count is not None else None
+        if entry.count is not None and (
+            not isinstance(counter, StateEntry) or counter.shape != () or counter.dtype != "int64"
+        ):
+            raise ConformanceError(
+                "state_declared", f"{name} grows, but its count {path}{entry.count} is not an int64 entry of shape ()"
+            )
+        shape = (batch, *entry.shape_after(steps))
         if tuple(value.shape) != shape:
             raise ConformanceError(
                 "state_declared", f"{where}: {name} has shape {tuple(value.shape)}, declared {shape}"
@@ -175,18 +186,19 @@ def _check_state_against_spec(
 
 
 def check_state_declared(make: Maker, case: Case) -> None:
-    """init_state, forward and step give states exactly as ``state_spec`` declares them."""
+    """init_state, forward and step give states exactly as ``state_spec`` declares them (a growing
+    cache at its length after the steps seen)."""
     component = make(case.dtype)
     spec = component.state_spec()
     x = case.x(component)
+    batch, length = case.batch_size, case.length
     with torch.no_grad():
-        _check_state_against_spec(
-            "init_state", component.init_state(case.batch_size, dtype=case.dtype), spec, case.batch_size, case.dtype
-        )
+        initial = component.init_state(batch, dtype=case.dtype)
+        _check_state_against_spec("init_state", initial, spec, batch, case.dtype, 0)
         _, state = component(x)
-        _check_state_against_spec("forward", state, spec, case.batch_size, case.dtype)
+        _check_state_against_spec("forward", state, spec, batch, case.dtype, length)
         _, state = component.step(x[:, 0], state)
-        _check_state_against_spec("step", state, spec, case.batch_size, case.dtype)
+        _check_state_against_spec("step", state, spec, batch, case.dtype, length + 1)
 
 
 def check_chunking(make: Maker, case: Case) -> None:
@@ -283,6 +295,7 @@ def check_resets(make: Maker, case: Case) -> None:
                 select_batch(final, [b]),
                 final_fresh,
                 case,
+                component.state_spec(),  # a grown cache holds the fresh run's slots, behind padding
             )
         y_steps, final_steps = _run_steps(component, x, start, resets)
     _compare_outputs("resets", "step with resets vs forward with resets", y_steps, y, case)

@@ -12,13 +12,16 @@ a spec from ``specs``, the input width, the batch size, the length and the seed;
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .properties import PROPERTIES, TOLERANCES, Case, InputMaker, check_property
+from ..typechecking import TypecheckError
+from ..typechecking import typecheck as typecheck_switch
+from .properties import PROPERTIES, TOLERANCES, Case, ConformanceError, InputMaker, check_property
 
 __all__ = ["conformance_tests"]
 
@@ -37,6 +40,7 @@ def conformance_tests(
     inputs: InputMaker | None = None,
     skip: Mapping[str, str] | None = None,
     tolerances: Mapping[torch.dtype, tuple[float, float]] | None = None,
+    typecheck: bool = True,
 ) -> type:
     """A pytest class checking ``component`` against every conformance property.
 
@@ -47,6 +51,9 @@ def conformance_tests(
     ``inputs``: ``(batch, length, width, generator, dtype) -> Tensor`` for components that need
     particular inputs (default: standard normal).
     ``skip``: ``{property: reason}``; a skipped property shows as skipped, with the reason.
+    ``typecheck``: run every property with the run-time check on (:func:`engrammar.typecheck`), so
+    a call that breaks the declaration fails naming the tensor; ``False`` leaves the check as the
+    process has it.
     """
     spec_strategy = _as_strategy(specs)
     skip = dict(skip or {})
@@ -73,7 +80,11 @@ def conformance_tests(
         @given(draw=draws())
         def test(self: Any, draw: tuple[dict[str, Any], Case]) -> None:
             spec, case = draw
-            check_property(name, component, spec, case)
+            with typecheck_switch(True) if typecheck else nullcontext():
+                try:
+                    check_property(name, component, spec, case)
+                except TypecheckError as err:
+                    raise ConformanceError(name, f"run-time check: {err}") from err
 
         test.__name__ = f"test_{name}"
         test.__doc__ = PROPERTIES[name].__doc__

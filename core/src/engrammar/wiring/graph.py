@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..component import Component
 from ..spec import ComponentSpec, SpecError, field, spec
 from ..state import State, StateEntry
+from ..typechecking import checked_inner_step, typecheck_enabled
 from .history import advance_history, delayed_sequence
 from .plan import LAYER_MAJOR, Plan, format_plan, make_plan
 from .refs import INPUT, Ref
@@ -95,16 +96,35 @@ class Graph(Component):
     # ---- construction -----------------------------------------------------------------------
 
     def _setup(self, graph_spec: GraphSpec, resolved: ResolvedGraph | None = None) -> None:
-        self.graph_spec = graph_spec
-        self.resolved = resolved if resolved is not None else resolve_graph(graph_spec)
-        self.plan: Plan = make_plan(self.resolved)
+        resolved = resolved if resolved is not None else resolve_graph(graph_spec)
         # Built in declaration order, so the random initialisation does not depend on the plan.
         # Validation has already warned about nested wirings' unused nodes; do not repeat it.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnusedNodeWarning)
             self.nodes = nn.ModuleDict(
-                {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in self.resolved.nodes.items()}
+                {name: instantiate(node.cls, node.spec, f"nodes.{name}") for name, node in resolved.nodes.items()}
             )
+        self._link(graph_spec, resolved)
+
+    def rewire(self, graph_spec: GraphSpec, resolved: ResolvedGraph, modules: Mapping[str, nn.Module]) -> None:
+        """Become the wiring ``graph_spec`` (validated as ``resolved``) with ``modules`` as its
+        nodes, in place: how a node grows during training (:func:`engrammar.nn.growth.grow_node`).
+        Same node names, in the same order; ``in_features`` of the graph unchanged."""
+        if list(modules) != list(self.nodes) or list(resolved.nodes) != list(self.nodes):
+            raise ValueError("rewire keeps the nodes of the wiring: the same names in the same order")
+        if graph_spec.in_features != self.in_features:
+            raise ValueError("rewire keeps the wiring's input width")
+        for name, module in modules.items():
+            if self.nodes[name] is not module:
+                self.nodes[name] = module
+        self.spec = graph_spec
+        self._link(graph_spec, resolved)
+
+    def _link(self, graph_spec: GraphSpec, resolved: ResolvedGraph) -> None:
+        """Plan and index the execution of the built nodes ``self.nodes``."""
+        self.graph_spec = graph_spec
+        self.resolved = resolved
+        self.plan: Plan = make_plan(self.resolved)
         self.stateful = [name for name, module in self.nodes.items() if module.state_spec()]  # type: ignore[operator]
         self._refs = {name: node.refs for name, node in self.resolved.nodes.items()}
         self._order = self.plan.order
@@ -237,7 +257,8 @@ class Graph(Component):
         outputs: list[list[Tensor]] = [[] for _ in loop.names]
         current: list[Tensor] = [x] * len(loop.names)  # placeholders, overwritten in step order
         reset_steps = resets.any(0).tolist() if resets is not None else None
-        steps, pieces_of, collect = loop.steps, loop.pieces, loop.collect
+        steps = [checked_inner_step(m) for m in loop.modules] if typecheck_enabled() else loop.steps
+        pieces_of, collect = loop.pieces, loop.collect
         history_from = loop.history_from
         node_range = range(len(loop.names))
         for t in range(length):
@@ -282,7 +303,10 @@ class Graph(Component):
             return buffer[:, buffer.shape[1] - ref.delay]
 
         new_state: State = {}
-        for name, step, refs in self._steps:
+        steps = self._steps
+        if typecheck_enabled():
+            steps = [(name, checked_inner_step(self.nodes[name]), refs) for name, _, refs in steps]  # type: ignore[arg-type]
+        for name, step, refs in steps:
             inputs = read(refs[0]) if len(refs) == 1 else torch.cat([read(r) for r in refs], dim=-1)
             values[name], node_state = step(inputs, state.get(name, _EMPTY))
             if name in state:

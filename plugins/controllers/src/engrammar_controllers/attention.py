@@ -3,35 +3,22 @@
 Shapes: queries ``(B, T, D)``, keys and values ``(B, S, D)`` with ``D = num_heads * head_size``,
 ``allowed`` ``(B, T, S)`` bool (true where query t may attend to key s). Rotary embeddings rotate
 each pair ``(x_j, x_{j + head_size/2})`` of a head by the angle ``position * base^(-2j/head_size)``,
-so attention scores depend on relative positions only.
+so attention scores depend on relative positions only (the rotation itself is
+``engrammar.nn.rotate``, shared with the attention memories).
 """
 
 from __future__ import annotations
 
-import torch
+from engrammar.nn import rotate as rotate_pairs
 from torch import Tensor
 from torch.nn import functional as F
-
-
-def rotary_angles(positions: Tensor, head_size: int, base: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """``cos``, ``sin`` of shape (B, T, head_size // 2) for integer ``positions`` (B, T)."""
-    # Angles in float64: positions grow without bound, and in float32 an angle at position 10**7
-    # would already be off by up to half a radian (the rotation would stop encoding relative offsets).
-    angle_dtype = torch.float64
-    exponents = torch.arange(0, head_size // 2, device=positions.device, dtype=angle_dtype) * (2.0 / head_size)
-    inverse_frequency = base ** (-exponents)
-    angles = positions.to(angle_dtype)[..., None] * inverse_frequency
-    return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
 def rotate(x: Tensor, cos: Tensor, sin: Tensor, num_heads: int) -> Tensor:
     """Apply rotary embeddings to ``x`` (B, T, D) with ``cos``/``sin`` (B, T, head_size // 2)."""
     batch, length, width = x.shape
     heads = x.view(batch, length, num_heads, width // num_heads)
-    first, second = heads.chunk(2, dim=-1)
-    cos, sin = cos[:, :, None, :], sin[:, :, None, :]
-    rotated = torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
-    return rotated.reshape(batch, length, width)
+    return rotate_pairs(heads, cos[:, :, None, :], sin[:, :, None, :]).reshape(batch, length, width)
 
 
 def attention(

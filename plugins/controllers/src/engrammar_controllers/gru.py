@@ -23,6 +23,7 @@ class GRU(FusedRecurrent):
 
     spec_cls = GRUSpec
     fused_cls = nn.GRU
+    gates = 3
 
     def state_spec(self) -> dict[str, StateEntry]:
         shape = (self.spec.num_layers, self.spec.hidden_size)

@@ -23,6 +23,7 @@ class LSTM(FusedRecurrent):
 
     spec_cls = LSTMSpec
     fused_cls = nn.LSTM
+    gates = 4
 
     def state_spec(self) -> dict[str, StateEntry]:
         shape = (self.spec.num_layers, self.spec.hidden_size)

@@ -6,7 +6,10 @@ Each hidden layer is ``Linear -> normalization -> activation -> dropout``; an op
 
 from __future__ import annotations
 
+import attrs
+import torch
 from engrammar.component import Component
+from engrammar.nn.growth import Growth, Resized, build_empty, outgoing, place, set_parameter
 from engrammar.spec import ComponentSpec, between, field, ge, one_of, spec
 from engrammar.state import State
 from torch import Tensor, nn
@@ -77,3 +80,50 @@ class MLP(Component):
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         return self.net(x), state  # no state: every time step at once
+
+    def grow(self, amount: int, *, generator: torch.Generator | None = None, outgoing_std: float = 0.01) -> Growth:
+        """This MLP with ``amount`` more units in every hidden layer, its function kept (the growth
+        protocol of :mod:`engrammar.nn.growth`).
+
+        With tanh, gelu or silu (zero at zero, with a slope there) a new unit's incoming weights and
+        bias are zero, so it outputs zero, and its outgoing weights are normal with
+        ``outgoing_std``, so that gradients reach it. With relu (no slope at zero: such a unit would
+        never learn) or sigmoid (0.5 at zero) the roles swap: incoming weights normal with
+        ``outgoing_std``, outgoing weights zero (``Growth.silent`` is then false, and a wiring gives
+        its readers zero weights from the new units too). New entries of a normalization's scale
+        are 1 and of its shift 0; a normalization over the wider layer changes the function.
+        """
+        s = self.spec
+        wider = s.hidden_size + amount
+        grown = build_empty(type(self), attrs.evolve(s, hidden_size=wider), like=self)
+        units = torch.arange(s.hidden_size)
+        silent = s.activation in ("tanh", "gelu", "silu")
+        resized = []
+        for name, old in self.named_parameters():
+            new_shape = grown.get_parameter(name).shape
+            if new_shape == old.shape:  # the final layer's bias: kept as it is
+                set_parameter(grown, name, old)
+                continue
+            index, _, kind = name.removeprefix("net.").partition(".")
+            module = self.net[int(index)]
+            if isinstance(module, nn.Linear):
+                receives_new = new_shape[0] != old.shape[0]  # a hidden layer: new units' incoming row
+                sends_new = old.dim() == 2 and new_shape[1] != old.shape[1]  # reads a hidden layer
+                values = torch.zeros(new_shape, device=old.device, dtype=old.dtype)
+                rows = units if receives_new else torch.arange(old.shape[0])
+                if silent and sends_new:  # new units' outgoing weights into the old units (or the outputs)
+                    values[rows] = outgoing(new_shape, outgoing_std, generator, old)[rows]
+                elif not silent and receives_new and old.dim() == 2:  # new units' incoming weights
+                    values[s.hidden_size :] = outgoing(new_shape, outgoing_std, generator, old)[s.hidden_size :]
+                positions: tuple[Tensor, ...] = (
+                    (rows,) if old.dim() == 1 else (rows, units if sends_new else torch.arange(old.shape[1]))
+                )
+            else:  # a normalization's scale (new units: 1) or shift (new units: 0)
+                values = torch.full(new_shape, 1.0 if kind == "weight" else 0.0, device=old.device, dtype=old.dtype)
+                positions = (units,)
+            place(old.detach(), positions, values)
+            parameter = nn.Parameter(values, requires_grad=old.requires_grad)
+            set_parameter(grown, name, parameter)
+            resized.append(Resized(name, old, parameter, positions))
+        output = units if s.out_features is None else None
+        return Growth(grown, tuple(resized), output, lambda state: state, silent=silent)

@@ -7,10 +7,12 @@ State is batch first, ``(B, num_layers, hidden_size)`` per tensor; PyTorch's fus
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 import torch
 from engrammar.component import Component
+from engrammar.nn.growth import Growth, Resized, build_empty, outgoing, place, set_parameter, state_widener
 from engrammar.spec import ComponentSpec, between, field, ge, spec
 from torch import Tensor, nn
 
@@ -31,6 +33,8 @@ class FusedRecurrent(Component):
 
     spec: RecurrentSpec
     fused_cls: type[nn.LSTM] | type[nn.GRU]
+    #: gates stacked in each weight's rows (LSTM: i, f, g, o; GRU: r, z, n)
+    gates: ClassVar[int]
 
     def __init__(self, spec: RecurrentSpec | None = None, **fields: object) -> None:
         super().__init__(spec, **fields)
@@ -71,6 +75,41 @@ class FusedRecurrent(Component):
             getattr(self.rnn, f"bias_ih_l{layer}"),
             getattr(self.rnn, f"bias_hh_l{layer}"),
         )
+
+    def grow(self, amount: int, *, generator: torch.Generator | None = None, outgoing_std: float = 0.01) -> Growth:
+        """This controller with ``amount`` more hidden units in every layer, its function kept
+        (the growth protocol of :mod:`engrammar.nn.growth`).
+
+        A new unit's gate rows (input and recurrent weights, both biases) are zero, so all its gates
+        sit at their midpoint and its candidate at zero: it starts at zero and stays there (an LSTM's
+        cell ``c = 0.5 c + 0.5 * 0``, a GRU's ``h = 0.5 h + 0.5 * 0``). Its outgoing weights, the
+        recurrent and next-layer input columns into the old units, are normal with ``outgoing_std``.
+        """
+        s = self.spec
+        hidden, wider = s.hidden_size, s.hidden_size + amount
+        grown = build_empty(type(self), attrs.evolve(s, hidden_size=wider), like=self)
+        units = torch.arange(hidden)  # old units keep their indices; new ones come after
+        rows = (torch.arange(self.gates)[:, None] * wider + units).flatten()  # old units' gate rows
+        resized = []
+        for layer in range(s.num_layers):
+            for kind, old in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), self.layer_weights(layer)):
+                name = f"rnn.{kind}_l{layer}"
+                new_shape = getattr(grown.rnn, f"{kind}_l{layer}").shape
+                reads_units = kind == "weight_hh" or (kind == "weight_ih" and layer > 0)
+                values = torch.zeros(new_shape, device=old.device, dtype=old.dtype)
+                if reads_units:  # new units' outgoing weights into the old units' gates
+                    values[rows] = outgoing(new_shape, outgoing_std, generator, old)[rows]
+                if old.dim() == 2:
+                    columns = units if reads_units else torch.arange(old.shape[1])
+                    positions: tuple[Tensor, ...] = (rows, columns)
+                else:
+                    positions = (rows,)
+                place(old.detach(), positions, values)
+                parameter = nn.Parameter(values, requires_grad=old.requires_grad)
+                set_parameter(grown, name, parameter)
+                resized.append(Resized(name, old, parameter, positions))
+        state = {key: (None, units) for key in self.state_spec()}
+        return Growth(grown, tuple(resized), units, state_widener(grown, state))
 
     def _between_layers(self, output: Tensor, layer: int) -> Tensor:
         """The fused module's inter-layer dropout, applied the same way in ``step``."""

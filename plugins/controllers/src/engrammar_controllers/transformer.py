@@ -11,13 +11,15 @@ without a cache.
 
 from __future__ import annotations
 
+import attrs
 import torch
 from engrammar.component import Component
+from engrammar.nn import rotary_angles
 from engrammar.spec import ComponentSpec, between, field, ge, gt, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
-from .attention import attention, rotary_angles, rotate
+from .attention import attention, rotate
 
 
 @spec
@@ -103,11 +105,15 @@ class Transformer(Component):
         return 0 if self.spec.window is None else self.spec.window - 1
 
     def state_spec(self) -> dict[str, StateEntry]:
-        cache = (self.spec.num_layers, self.cache_length, self.spec.hidden_size)
-        growth = "" if self.spec.window is not None else "; grows by one slot per token (no window)"
+        # Without a window the cache length is a run-time dimension: 0 at first, one slot per
+        # token; a sample's newest min(position, length) slots are its own, older ones padding.
+        if self.spec.window is None:
+            cache = StateEntry((self.spec.num_layers, "cache", self.spec.hidden_size), count="position")
+        else:
+            cache = StateEntry((self.spec.num_layers, self.cache_length, self.spec.hidden_size))
         return {
-            "keys": StateEntry(cache, doc=f"rotated keys per layer, oldest slot first{growth}"),
-            "values": StateEntry(cache, doc=f"values per layer, oldest slot first{growth}"),
+            "keys": attrs.evolve(cache, doc="rotated keys per layer, oldest slot first"),
+            "values": attrs.evolve(cache, doc="values per layer, oldest slot first"),
             "position": StateEntry((), dtype="int64", doc="tokens seen since the last reset"),
         }
 
@@ -122,20 +128,6 @@ class Transformer(Component):
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = self._run(x_t[:, None], state, None)
         return y[:, 0], state
-
-    def reset_samples(self, state: State, mask: Tensor, dtype: torch.dtype | None = None) -> State:
-        """Empty the cache slots of the samples where ``mask`` (B,) is true and restart their position.
-
-        An unbounded cache has grown past the initial state's length, so the slots are zeroed in
-        place instead of swapping in the (shorter) initial state; ``step``, wirings and the
-        ``Stateful`` wrapper all reset through here. Zeroed slots are never attended to: a position
-        of 0 marks every cached slot as empty."""
-        slots = mask[:, None, None, None]
-        return {
-            "keys": torch.where(slots, torch.zeros_like(state["keys"]), state["keys"]),
-            "values": torch.where(slots, torch.zeros_like(state["values"]), state["values"]),
-            "position": torch.where(mask, torch.zeros_like(state["position"]), state["position"]),
-        }
 
     def _run(self, x: Tensor, state: State, resets: Tensor | None) -> tuple[Tensor, State]:
         batch, length = x.shape[0], x.shape[1]

@@ -4,8 +4,11 @@ Graves et al., "Hybrid computing using a neural network with dynamic external me
 Symbols, as in the paper: N memory cells (``memory_size``) of width W (``word_size``), R read heads,
 H write heads; β is a key strength (content sharpness), γ an optional sharpening exponent.
 
-Every function is pure (new tensors, no in-place edits of its inputs) and has a step-by-step twin of
-the same name in :mod:`engrammar_dnc.naive`, its test oracle. Shapes are batch first:
+What the DNC shares with other memories (content addressing with β, sharpening with γ, reading,
+erase-then-add writing) is core's :mod:`engrammar.nn`; this module holds what is the DNC's own:
+usage, allocation, temporal links and the mixing of read modes. Every function is pure (new
+tensors, no in-place edits of its inputs) and has a step-by-step twin of the same name in
+:mod:`engrammar_dnc.naive`, its test oracle. Shapes are batch first:
 
     memory (B, N, W)   usage (B, N)   link (B, H, N, N)   precedence (B, H, N)
     read_weights (B, R, N)   write_weights (B, H, N)
@@ -22,41 +25,20 @@ from torch import Tensor
 
 __all__ = [
     "ALLOCATION_EPSILON",
-    "NORM_EPSILON",
     "allocation_weights",
-    "content_weights",
     "directional_weights",
     "free_list",
-    "read_memory",
     "read_weightings",
-    "sharpen_keep_mass",
     "tie_resolution",
     "update_link",
     "update_precedence",
     "update_usage",
     "write_allocation_weights",
-    "write_memory",
 ]
 
-#: Added under the square root of every norm of content addressing, so a zero word or key gives
-#: similarity 0 (and finite gradients) instead of 0/0.
-NORM_EPSILON = 1e-6
 #: Usage is mapped to ``ε + (1 - ε) u`` before allocation, so a fully used memory still yields a
 #: (tiny) allocation and the cumulative product stays differentiable (the DeepMind convention).
 ALLOCATION_EPSILON = 1e-6
-
-
-def content_weights(memory: Tensor, keys: Tensor, strengths: Tensor) -> Tensor:
-    """Content addressing: softmax over cells of β · cosine(key, cell).
-
-    memory (B, N, W), keys (B, K, W), strengths β (B, K) -> weights (B, K, N), each row sums to 1.
-    """
-    dots = torch.bmm(keys, memory.transpose(1, 2))  # (B, K, N)
-    inverse_key_norms = torch.rsqrt((keys * keys).sum(-1) + NORM_EPSILON)  # (B, K)
-    inverse_cell_norms = torch.rsqrt((memory * memory).sum(-1) + NORM_EPSILON)  # (B, N)
-    # β / |k| folded into one (B, K, 1) factor: one full-size multiply instead of two
-    scale = (strengths * inverse_key_norms)[:, :, None]
-    return torch.softmax(dots * scale * inverse_cell_norms[:, None, :], dim=-1)
 
 
 def update_usage(
@@ -128,36 +110,6 @@ def write_allocation_weights(usage: Tensor, write_gates: Tensor) -> Tensor:
     return torch.stack(allocations, dim=1)
 
 
-def sharpen_keep_mass(weights: Tensor, gamma: Tensor) -> Tensor:
-    """Raise a weighting to the power γ ≥ 1 and renormalise to its original total mass.
-
-    weights (B, K, N), gamma (B, K) -> (B, K, N). γ = 1 is the identity.
-    """
-    powered = (weights + 1e-12).pow(gamma[:, :, None])
-    mass = weights.sum(-1, keepdim=True)
-    return powered * (mass / powered.sum(-1, keepdim=True))
-
-
-def write_memory(memory: Tensor, write_weights: Tensor, erase_vectors: Tensor | None, write_vectors: Tensor) -> Tensor:
-    """Erase then add: M = M ∘ Π_h (1 - w_h e_hᵀ) + Σ_h w_h v_hᵀ.
-
-    memory (B, N, W), write_weights (B, H, N), erase_vectors (B, H, W) or None (no erasure),
-    write_vectors (B, H, W) -> (B, N, W).
-    """
-    columns = write_weights.transpose(1, 2)  # (B, N, H)
-    if erase_vectors is None:
-        return torch.baddbmm(memory, columns, write_vectors)
-    if write_weights.shape[1] == 1:
-        # both outer products w eᵀ and w vᵀ from one bmm; M - M ∘ (w eᵀ) + w vᵀ
-        width = memory.shape[-1]
-        outer = torch.bmm(columns, torch.cat([erase_vectors, write_vectors], dim=-1))
-        erased = torch.addcmul(memory, memory, outer[..., :width], value=-1.0)
-        return erased + outer[..., width:]
-    for weights, erase in zip(write_weights.unbind(1), erase_vectors.unbind(1)):
-        memory = torch.addcmul(memory, memory, weights[:, :, None] * erase[:, None, :], value=-1.0)
-    return torch.baddbmm(memory, columns, write_vectors)
-
-
 def update_link(link: Tensor, precedence: Tensor, write_weights: Tensor) -> Tensor:
     """Temporal link update, per write head, with a zero diagonal.
 
@@ -198,8 +150,3 @@ def read_weightings(directional: Tensor, content: Tensor, modes: Tensor) -> Tens
     -> (B, R, N) = Σ_m modes[m] · [directional..., content][m]."""
     candidates = torch.cat([directional, content[:, :, None]], dim=2)  # (B, R, 2H + 1, N)
     return torch.matmul(modes[:, :, None, :], candidates)[:, :, 0]
-
-
-def read_memory(memory: Tensor, read_weights: Tensor) -> Tensor:
-    """Read vectors r = wᵀ M. memory (B, N, W), read_weights (B, R, N) -> (B, R, W)."""
-    return torch.bmm(read_weights, memory)

@@ -13,6 +13,10 @@ State (per sample; the batch dimension comes first)::
     writers.weights     (H, N)     each write head's last weighting
     writers.precedence  (H, N)     per write head: how recently each cell was written
     writers.link        (H, N, N)  per write head: temporal link matrix L[i, j] = "i written after j"
+
+Parameters: ``interface.weight`` and ``interface.bias`` (the projection to ξ), and with
+``normalization`` the read-out's layer norm ``read_out.norm.weight`` and ``read_out.norm.bias``
+(:class:`engrammar.nn.ReadOut`; release 0.1.0 named them ``norm.*``, and such checkpoints still load).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from engrammar.component import Component
+from engrammar.nn import ReadOut, rename_on_load
 from engrammar.nn.initialization import initialize_linear
 from engrammar.recorder import is_tracing, report_trace
 from engrammar.state import State, StateEntry
@@ -51,14 +56,13 @@ class DNC(Component):
         self.fused_step = self.layout.fits_fused_step()
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        read_width = self.spec.num_reads * self.spec.word_size
-        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
-        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        self.read_out = ReadOut.from_spec(self.spec.num_reads * self.spec.word_size, self.spec)
+        # engrammar-dnc 0.1.0 kept the read-out's layer norm at the top level
+        rename_on_load(self, {"norm.": "read_out.norm."})
 
     @property
     def out_features(self) -> int:
-        reads = self.spec.num_reads * self.spec.word_size
-        return reads + self.in_features if self.spec.pass_through else reads
+        return self.read_out.out_features
 
     def state_spec(self) -> dict[str, Any]:
         cells, width = self.spec.memory_size, self.spec.word_size
@@ -86,6 +90,8 @@ class DNC(Component):
     # ---- computation ------------------------------------------------------------------------
 
     def _step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        # Here, the read-out's forward and F.linear rather than module calls: per step, nn.Module's
+        # call machinery costs more than the read-out or the small projection itself.
         tracing = is_tracing(self)
         if self.fused_step and not tracing:
             writers = state["writers"]
@@ -99,14 +105,12 @@ class DNC(Component):
                 "readers": {"weights": read_weights},
                 "writers": {"weights": write_weights, "precedence": precedence, "link": link},
             }
-            return self._output(reads, x_t), new_state
-        # F.linear rather than the module call: per step, nn.Module's call machinery costs more
-        # than this small matmul
+            return self.read_out.forward(reads, x_t), new_state
         interface = parse_interface(F.linear(x_t, self.interface.weight, self.interface.bias), self.layout)
         reads, state = memory_step(state, interface)
         if tracing:
             self._report_trace(interface, state)
-        return self._output(reads.flatten(1), x_t), state
+        return self.read_out.forward(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence; only the
@@ -124,15 +128,7 @@ class DNC(Component):
             if tracing:
                 self._report_trace(interface, state)
             reads.append(read_t.flatten(1))
-        return self._output(torch.stack(reads, dim=1), x), state
-
-    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
-        """reads (..., R·W), x (..., in_features) -> (..., out_features)."""
-        if self.norm is not None:
-            reads = self.norm(reads)
-        if self.dropout is not None:
-            reads = self.dropout(reads)
-        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
+        return self.read_out(torch.stack(reads, dim=1), x), state
 
     def _report_trace(self, interface: DNCInterface, state: State) -> None:
         report_trace(

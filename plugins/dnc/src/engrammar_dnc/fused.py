@@ -7,7 +7,9 @@ autograd graph and the backward is the chain rule written out by hand, reusing f
 intermediates: a fraction of the kernels autograd would run for the same step (the step's cost on
 CPU is dominated by per-kernel overhead, not arithmetic). It computes exactly what
 :func:`engrammar_dnc.memory_step.composed_memory_step` computes; tests check both against the naive
-oracle in values and gradients, and the function itself with float64 ``gradcheck``.
+oracle in values and gradients, and the function itself with float64 ``gradcheck``. Content
+addressing's forward and hand-written backward are core's (:func:`engrammar.nn.content_weights_forward`,
+:func:`engrammar.nn.content_weights_backward`).
 
 First-order gradients only (the backward is not itself differentiable).
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from engrammar.nn import NORM_EPSILON, content_weights_backward, content_weights_forward
 from torch import Tensor
 
-from .addressing import ALLOCATION_EPSILON, NORM_EPSILON, free_list
+from .addressing import ALLOCATION_EPSILON, free_list
 
 __all__ = ["FusedInterfaceStep", "FusedMemoryStep", "constants"]
 
@@ -39,34 +42,6 @@ def constants(like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         found = tuple(torch.tensor(v, dtype=like.dtype, device=like.device) for v in values)  # type: ignore[assignment]
         _CONSTANTS[key] = found  # type: ignore[assignment]
     return found  # type: ignore[return-value]
-
-
-def _content_forward(memory: Tensor, keys: Tensor, strengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """content_weights, keeping what the backward needs. memory (B, N, W), keys (B, K, W), strengths (B, K)."""
-    _, norm_epsilon, _, _ = constants(memory)
-    dots = torch.bmm(keys, memory.transpose(1, 2))
-    inverse_key_norms = torch.rsqrt(torch.linalg.vecdot(keys, keys) + norm_epsilon)
-    inverse_cell_norms = torch.rsqrt(torch.linalg.vecdot(memory, memory) + norm_epsilon)
-    factor = (strengths * inverse_key_norms).unsqueeze(2) * inverse_cell_norms.unsqueeze(1)  # β / (|k| |m|)
-    scores = dots * factor
-    weights = torch.softmax(scores, dim=-1)
-    return weights, (scores, factor, inverse_key_norms, inverse_cell_norms)
-
-
-def _content_backward(
-    grad: Tensor, weights: Tensor, memory: Tensor, keys: Tensor, strengths: Tensor, cache: tuple[Tensor, ...]
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients of content_weights w.r.t. memory, keys and strengths, given d loss / d weights."""
-    scores, factor, inverse_key_norms, inverse_cell_norms = cache
-    grad_scores = weights * (grad - (grad * weights).sum(-1, keepdim=True))  # softmax backward
-    weighted = grad_scores * scores  # z = β · ik · im · dots: d/d(β, ik, im) all read off z
-    per_key, per_cell = weighted.sum(-1), weighted.sum(1)
-    grad_dots = grad_scores * factor
-    grad_keys = torch.baddbmm(keys * (per_key * inverse_key_norms.square()).unsqueeze(2), grad_dots, memory, beta=-1)
-    grad_memory = torch.baddbmm(
-        memory * (per_cell * inverse_cell_norms.square()).unsqueeze(2), grad_dots.transpose(1, 2), keys, beta=-1
-    )
-    return grad_memory, grad_keys, per_key / strengths
 
 
 class FusedMemoryStep(torch.autograd.Function):
@@ -101,7 +76,7 @@ class FusedMemoryStep(torch.autograd.Function):
         write_gate: Tensor,
         read_modes: Tensor,
     ) -> tuple[Tensor, ...]:
-        one, _, allocation_epsilon, allocation_scale = constants(memory)
+        one, norm_epsilon, allocation_epsilon, allocation_scale = constants(memory)
         # usage: u + w - u w, then retention Π_r (1 - f_r w_r)
         kept = torch.addcmul(one, free_gates.unsqueeze(2), read_weights, value=-1.0)  # (B, R, N)
         retention = torch.prod(kept, dim=1)  # no autograd here: prod's slow backward never runs
@@ -109,7 +84,7 @@ class FusedMemoryStep(torch.autograd.Function):
         new_usage = written * retention
 
         # write weighting: allocation and content, interpolated and gated
-        write_content, write_cache = _content_forward(memory, write_keys, write_strengths)
+        write_content, write_cache = content_weights_forward(memory, write_keys, write_strengths, norm_epsilon)
         write_content = write_content.squeeze(1)
         shifted_usage = torch.addcmul(allocation_epsilon, new_usage, allocation_scale)
         order = free_list(shifted_usage)
@@ -143,7 +118,7 @@ class FusedMemoryStep(torch.autograd.Function):
         # read weightings and reads
         backward_weights = torch.bmm(read_weights, new_link)  # Σ_j w[j] L[j, i]
         forward_weights = torch.bmm(read_weights, new_link.transpose(1, 2))  # Σ_j L[i, j] w[j]
-        read_content, read_cache = _content_forward(new_memory, read_keys, read_strengths)
+        read_content, read_cache = content_weights_forward(new_memory, read_keys, read_strengths, norm_epsilon)
         candidates = torch.stack([backward_weights, forward_weights, read_content], dim=2)  # (B, R, 3, N)
         new_read = torch.matmul(read_modes.unsqueeze(2), candidates).squeeze(2)
         reads = torch.bmm(new_read, new_memory)
@@ -196,7 +171,7 @@ class FusedMemoryStep(torch.autograd.Function):
         grad_modes = torch.matmul(candidates, grad_read.unsqueeze(3)).squeeze(3)
         grad_candidates = read_modes.unsqueeze(3) * grad_read.unsqueeze(2)
         grad_backward_weights, grad_forward_weights, grad_read_content = grad_candidates.unbind(2)
-        grad_memory_c, grad_read_keys, grad_read_strengths = _content_backward(
+        grad_memory_c, grad_read_keys, grad_read_strengths = content_weights_backward(
             grad_read_content, read_content, new_memory, read_keys, read_strengths, ctx.read_cache
         )
         grad_new_memory = grad_new_memory + grad_memory_c
@@ -255,7 +230,7 @@ class FusedMemoryStep(torch.autograd.Function):
         )
 
         # write content weighting on the old memory
-        grad_memory_c, grad_write_keys, grad_write_strengths = _content_backward(
+        grad_memory_c, grad_write_keys, grad_write_strengths = content_weights_backward(
             grad_write_content.unsqueeze(1),
             write_content.unsqueeze(1),
             memory,

@@ -1,4 +1,5 @@
-"""One DNC memory step: free, allocate, write, link, read — composed from :mod:`.addressing`.
+"""One DNC memory step: free, allocate, write, link, read — composed from :mod:`.addressing` and
+core's :mod:`engrammar.nn` (content addressing, sharpening, erase/add, read).
 
 The step order is the paper's: usage is updated with last step's weightings, the write happens with
 the new allocation and this step's content key, the link and precedence follow the write, and the
@@ -8,19 +9,16 @@ reads address the memory just written. :func:`engrammar_dnc.naive.naive_memory_s
 from __future__ import annotations
 
 import torch
+from engrammar.nn import content_weights, read_memory, sharpen, write_memory
 from torch import Tensor
 
 from .addressing import (
-    content_weights,
     directional_weights,
-    read_memory,
     read_weightings,
-    sharpen_keep_mass,
     update_link,
     update_precedence,
     update_usage,
     write_allocation_weights,
-    write_memory,
 )
 from .fused import FusedMemoryStep
 from .interface import DNCInterface
@@ -73,7 +71,7 @@ def fused_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dic
 
 
 def composed_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, dict]:
-    """Advance the memory state by one step, composed from :mod:`.addressing` (any head count).
+    """Advance the memory state by one step, composed from vectorised functions (any head count).
 
     ``state`` holds ``memory`` (B, N, W), ``usage`` (B, N), ``readers.weights`` (B, R, N) and
     ``writers.{weights, precedence}`` (B, H, N), ``writers.link`` (B, H, N, N).
@@ -88,7 +86,7 @@ def composed_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, 
     mixed = torch.lerp(write_content, allocation, interface.allocation_gates[..., None])
     write_weights = interface.write_gates[..., None] * mixed
     if interface.write_sharpness is not None:
-        write_weights = sharpen_keep_mass(write_weights, interface.write_sharpness)
+        write_weights = sharpen(write_weights, interface.write_sharpness, keep_mass=True)
     memory = write_memory(memory, write_weights, interface.erase_vectors, interface.write_vectors)
 
     link = update_link(writers["link"], writers["precedence"], write_weights)
@@ -98,7 +96,7 @@ def composed_memory_step(state: dict, interface: DNCInterface) -> tuple[Tensor, 
     read_content = content_weights(memory, interface.read_keys, interface.read_strengths)
     read_weights = read_weightings(directional, read_content, interface.read_modes)
     if interface.read_sharpness is not None:
-        read_weights = sharpen_keep_mass(read_weights, interface.read_sharpness)
+        read_weights = sharpen(read_weights, interface.read_sharpness, keep_mass=True)
 
     new_state = {
         "memory": memory,

@@ -1,8 +1,10 @@
 """Step-by-step reference of DNC addressing: the readable definition and the test oracle.
 
-Each function mirrors the one of the same name in :mod:`engrammar_dnc.addressing`, written as
-explicit loops over samples, heads and cells with the paper's formulas, using only scalar tensor
-arithmetic (so gradients flow and can be compared). Slow on purpose; use tiny sizes.
+Each function mirrors the one of the same name in :mod:`engrammar_dnc.addressing` or in core's
+:mod:`engrammar.nn` (``content_weights``, ``write_memory``, ``read_memory``; ``sharpen_keep_mass``
+is ``sharpen(..., keep_mass=True)``), written as explicit loops over samples, heads and cells with
+the paper's formulas, using only scalar tensor arithmetic (so gradients flow and can be compared).
+Slow on purpose; use tiny sizes.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import operator
 from collections.abc import Iterable
 
 import torch
+from engrammar.nn import NORM_EPSILON, SHARPEN_EPSILON
 from torch import Tensor
 
-from .addressing import ALLOCATION_EPSILON, NORM_EPSILON, tie_resolution
+from .addressing import ALLOCATION_EPSILON, tie_resolution
 from .interface import DNCInterface
 
 __all__ = [
@@ -121,7 +124,7 @@ def sharpen_keep_mass(weights: Tensor, gamma: Tensor) -> Tensor:
     out: list[Tensor] = []
     for b in range(batch):
         for k in range(heads):
-            powered = [(weights[b, k, n] + 1e-12) ** gamma[b, k] for n in range(cells)]
+            powered = [(weights[b, k, n] + SHARPEN_EPSILON) ** gamma[b, k] for n in range(cells)]
             mass = _total(weights[b, k, n] for n in range(cells))
             total = _total(powered)
             out.extend(p / total * mass for p in powered)

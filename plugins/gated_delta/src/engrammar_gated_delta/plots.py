@@ -11,7 +11,8 @@ Command line, for a run folder written by ``engrammar train`` on ``antipodal``::
 
     python -m engrammar_gated_delta.plots RUN_FOLDER --out FOLDER [--batch 16] [--seed 1]
 
-matplotlib (and scipy, for the p-value) are imported only when used.
+matplotlib (through core's :mod:`engrammar.nn.plotting`) and scipy (for the p-value) are imported
+only when used.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from engrammar.nn.plotting import new_figure, save_figure
 from torch import Tensor, nn
 
 from .gated_delta_rnn import GatedDeltaRNN
@@ -106,15 +108,6 @@ def gate_statistics(gates: Tensor, switches: Tensor, window: int = 1) -> dict[st
     }
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_gate_heatmap(
     gates: Tensor,
     path: str | Path,
@@ -126,11 +119,10 @@ def plot_gate_heatmap(
 ) -> Path:
     """Heatmap of gates (B, T) (samples by time), switch times marked; under it, sample 0's gate
     as a line over its regime (B, T, in {0, 1}). Writes a PNG to ``path`` and returns it."""
-    plt = _pyplot()
     start, stop = time_range or (0, gates.shape[1])
     shown = gates[:, start:stop].float().cpu()
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}, constrained_layout=True
+    fig, (top, bottom) = new_figure(
+        2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}, layout="constrained"
     )
     image = top.imshow(
         shown.numpy(),
@@ -167,23 +159,19 @@ def plot_gate_heatmap(
     bottom.set_xlabel("time step")
     bottom.set_ylabel("gate")
     bottom.legend(loc="upper right", fontsize=8)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_gate_statistics(gates: Tensor, switches: Tensor, path: str | Path, *, window: int = 1) -> Path:
     """Violin plots and histograms of the gate at switches vs stable steps, with Welch's t-test
     in the title. Writes a PNG to ``path`` and returns it."""
-    plt = _pyplot()
     stats = gate_statistics(gates, switches, window)
     near = torch.zeros_like(switches)
     for lag in range(window):
         near[:, lag:] |= switches[:, : switches.shape[1] - lag]
     groups = [gates[near].float().cpu().numpy(), gates[~near].float().cpu().numpy()]
     labels = [f"at switch (first {window} step{'s' if window > 1 else ''})", "stable"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = new_figure(1, 2, figsize=(11, 4), layout="constrained")
     left.violinplot(groups, showmeans=True)
     left.set_xticks([1, 2], labels)
     left.set_ylabel("gate g")
@@ -197,10 +185,7 @@ def plot_gate_statistics(gates: Tensor, switches: Tensor, path: str | Path, *, w
         f"{stats['mean_stable']:.3f} ± {stats['std_stable']:.3f};  Welch t = {stats['t']:.2f}, "
         f"df = {stats['df']:.0f}, p = {stats['p']:.2g}"
     )
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def load_run(path: str | Path) -> tuple[nn.Module, Any]:

@@ -9,6 +9,11 @@ State (per sample; the batch dimension comes first)::
     memory            (N, W)   the memory matrix (starts at ``initial_memory``)
     readers.weights   (R, N)   each read head's last weighting (row r: head r; starts on cell 0)
     writers.weights   (H, N)   each write head's last weighting (starts on cell 0)
+
+Parameters and buffers: ``interface.weight`` and ``interface.bias`` (the projection to ξ),
+``initial_memory`` (N, W), and with ``normalization`` the read-out's layer norm
+``read_out.norm.weight`` and ``read_out.norm.bias`` (:class:`engrammar.nn.ReadOut`; release 0.1.0
+named them ``norm.*``, and such checkpoints still load).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import torch
 from engrammar.component import Component
+from engrammar.nn import ReadOut, rename_on_load
 from engrammar.nn.initialization import initialize_linear
 from engrammar.recorder import is_tracing, report_trace
 from engrammar.state import State, StateEntry
@@ -43,9 +49,9 @@ class NTM(Component):
         self.layout = InterfaceLayout(self.spec)
         self.interface = nn.Linear(self.in_features, self.layout.size)
         initialize_linear(self.interface, self.spec.initialization)
-        read_width = self.spec.num_reads * self.spec.word_size
-        self.norm = nn.LayerNorm(read_width) if self.spec.normalization else None
-        self.dropout = nn.Dropout(self.spec.dropout) if self.spec.dropout > 0 else None
+        self.read_out = ReadOut.from_spec(self.spec.num_reads * self.spec.word_size, self.spec)
+        # engrammar-ntm 0.1.0 kept the read-out's layer norm at the top level
+        rename_on_load(self, {"norm.": "read_out.norm."})
         # Small distinct starting words, fixed at construction (a buffer, saved with the
         # parameters): identical cells would make content addressing blind at the start.
         bound = 1.0 / math.sqrt(self.spec.memory_size + self.spec.word_size)
@@ -54,8 +60,7 @@ class NTM(Component):
 
     @property
     def out_features(self) -> int:
-        reads = self.spec.num_reads * self.spec.word_size
-        return reads + self.in_features if self.spec.pass_through else reads
+        return self.read_out.out_features
 
     def state_spec(self) -> dict[str, Any]:
         cells, width = self.spec.memory_size, self.spec.word_size
@@ -94,7 +99,7 @@ class NTM(Component):
         reads, state = memory_step(state, interface)
         if is_tracing(self):
             self._report_trace(interface, state)
-        return self._output(reads.flatten(1), x_t), state
+        return self.read_out(reads.flatten(1), x_t), state
 
     def _sequence(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # The projection and every activation of ξ run once for the whole sequence.
@@ -107,14 +112,7 @@ class NTM(Component):
             if tracing:
                 self._report_trace(interface, state)
             reads.append(read_t.flatten(1))
-        return self._output(torch.stack(reads, dim=1), x), state
-
-    def _output(self, reads: Tensor, x: Tensor) -> Tensor:
-        if self.norm is not None:
-            reads = self.norm(reads)
-        if self.dropout is not None:
-            reads = self.dropout(reads)
-        return torch.cat([reads, x], dim=-1) if self.spec.pass_through else reads
+        return self.read_out(torch.stack(reads, dim=1), x), state
 
     def _report_trace(self, interface: NTMInterface, state: State) -> None:
         report_trace(

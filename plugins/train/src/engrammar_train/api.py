@@ -20,12 +20,11 @@ from engrammar.spec import SpecError, structure, unstructure
 from engrammar.task import Task
 
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
-from .config import TrainConfig
-from .metrics import METRICS_NAME, MetricsLog
+from .config import TrainConfig, migrate_config
 from .model import ModelSource, build_for_task, build_task
 from .trainer import Trainer
 
-__all__ = ["TrainResult", "split_overrides", "train"]
+__all__ = ["TrainResult", "resume_from", "split_overrides", "train"]
 
 #: Prefixes of ``--set`` keys that go to the task's spec and to the trainer's config; any other key
 #: goes to the model (a dotted path into a wiring, or a field of a component built by name).
@@ -92,6 +91,8 @@ def train(
     overrides: Mapping[str, Any] | Iterable[str] = (),
     config: TrainConfig | Mapping[str, Any] | None = None,
     hooks: Iterable[object] = (),
+    tricks: Iterable[Any] = (),
+    loggers: Iterable[Any] = (),
     resume: bool = False,
     progress: bool = True,
     until: int | None = None,
@@ -101,14 +102,18 @@ def train(
 
     ``overrides``: ``key=value`` strings (or a mapping): ``task.<field>`` sets the task's spec,
     ``train.<field>`` the :class:`TrainConfig`, any other key the model. ``steps``, ``batch_size``
-    and ``seed`` win over both. With ``out``, the folder gets ``metrics.jsonl``, ``spec.json``,
-    ``checkpoint.safetensors`` and the plots; ``resume=True`` continues the run found there.
-    ``until`` stops early at that step (the schedule still spans ``steps``).
+    and ``seed`` win over both; ``tricks`` and ``loggers`` are added to the config's. With
+    ``out``, the folder gets ``metrics.jsonl``, ``spec.json``, ``checkpoint.safetensors`` (and
+    ``best.safetensors``) and the plots; ``resume=True`` continues the run found there, on any
+    number of processes. ``until`` stops early at that step (the schedule still spans the run).
     """
     model_overrides, task_overrides, config_overrides = split_overrides(overrides)
     base = unstructure(config) if isinstance(config, TrainConfig) else dict(config or {})
     explicit = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
-    train_config = structure({**base, **config_overrides, **explicit}, TrainConfig, path="train")
+    merged = migrate_config({**base, **config_overrides, **explicit})
+    merged["tricks"] = [*merged.get("tricks", ()), *tricks]
+    merged["loggers"] = [*merged.get("loggers", ()), *loggers]
+    train_config = structure(merged, TrainConfig, path="train")
 
     task_object, task_data = build_task(task, task_overrides)
     torch.manual_seed(train_config.seed)  # the parameters, then dropout, follow from the seed
@@ -124,15 +129,7 @@ def train(
         task_data=task_data,
         progress=progress,
     )
-    if out_dir is not None:
-        checkpoint_path = out_dir / CHECKPOINT_NAME
-        if resume and checkpoint_path.is_file():
-            checkpoint = load_checkpoint(checkpoint_path)
-            _check_resumable(checkpoint, trainer)
-            trainer.restore(checkpoint)
-            MetricsLog(out_dir / METRICS_NAME).truncate_after(trainer.step)
-        else:
-            (out_dir / METRICS_NAME).unlink(missing_ok=True)  # a new run in this folder
+    resume_from(trainer, resume)
     metrics = trainer.fit(until=until)
     name = task_object.metric_name
     return TrainResult(
@@ -147,18 +144,33 @@ def train(
     )
 
 
+def resume_from(trainer: Trainer, resume: bool) -> None:
+    """With ``resume``, restore the checkpoint in the trainer's folder (when there is one) after
+    checking that it belongs to the same run."""
+    if not resume or trainer.out_dir is None:
+        return
+    path = trainer.out_dir / CHECKPOINT_NAME
+    if path.is_file():
+        checkpoint = load_checkpoint(path)
+        _check_resumable(checkpoint, trainer)
+        trainer.restore(checkpoint)
+        trainer.last_checkpoint = (path, trainer.step)
+
+
 def _check_resumable(checkpoint: Mapping[str, Any], trainer: Trainer) -> None:
-    if checkpoint.get("model_spec") != trainer.recipe:
-        raise SpecError("--resume", "the checkpoint there was trained with another model; choose another --out")
+    # A model grown during training (neurogenesis) is compared as it was built.
+    if checkpoint.get("initial_model_spec", checkpoint.get("model_spec")) != trainer.initial_recipe:
+        raise SpecError("resume", "the checkpoint there was trained with another model; choose another output folder")
     if checkpoint.get("task") != trainer.task_data:
-        raise SpecError("--resume", "the checkpoint there was trained on another task (or task settings)")
-    saved = checkpoint.get("config") or {}
-    if trainer.config.schedule != "constant" and saved.get("steps") != trainer.config.steps:
+        raise SpecError("resume", "the checkpoint there was trained on another task (or task settings)")
+    saved = migrate_config(checkpoint.get("config") or {})
+    saved_total = checkpoint.get("total_steps", saved.get("steps"))
+    if trainer.config.schedule != "constant" and saved_total != trainer.total_steps:
         raise SpecError(
-            "--resume",
-            f"a {trainer.config.schedule} schedule spans the run's steps: resume with --steps {saved.get('steps')}",
+            "resume",
+            f"a {trainer.config.schedule} schedule spans the run's {saved_total} steps: resume with the same length",
         )
-    if int(checkpoint["step"]) > trainer.config.steps:
+    if int(checkpoint["step"]) > trainer.total_steps:
         raise SpecError(
-            "--resume", f"the checkpoint is at step {checkpoint['step']}, past --steps {trainer.config.steps}"
+            "resume", f"the checkpoint is at step {checkpoint['step']}, past the run's {trainer.total_steps} steps"
         )

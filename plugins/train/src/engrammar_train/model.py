@@ -86,7 +86,7 @@ def build_for_task(
     assignments = _assignments(overrides)
     if isinstance(source, Component):
         if assignments:
-            raise SpecError("--set", "overrides need a wiring file or a component name, not a built component")
+            raise SpecError("overrides", "overrides need a wiring file or a component name, not a built component")
         if (source.in_features, source.out_features) != (task.in_features, task.out_features):
             raise SpecError(
                 "model",

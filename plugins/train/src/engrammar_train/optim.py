@@ -1,7 +1,8 @@
-"""Optimizer, learning-rate schedule and device, made from a :class:`TrainConfig`."""
+"""Optimizer and learning-rate schedule, made from a :class:`TrainConfig`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 
 from .config import TrainConfig
 
-__all__ = ["make_optimizer", "make_scheduler", "resolve_device"]
+__all__ = ["make_optimizer", "make_scheduler", "warmup_steps"]
 
 
 def make_optimizer(parameters: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -23,34 +24,55 @@ def make_optimizer(parameters: Iterable[nn.Parameter], config: TrainConfig) -> t
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
+def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    """Warm-up steps of the schedule: ``warmup_steps`` when set, else ``warmup_fraction`` of the run
+    for ``warmup`` and ``onecycle`` (none for ``cosine``)."""
+    if config.warmup_steps is not None:
+        return config.warmup_steps
+    if config.schedule in ("warmup", "onecycle"):
+        return round(config.warmup_fraction * total_steps)
+    return 0
+
+
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """None for a constant rate; OneCycleLR (warm-up then cosine annealing) or cosine annealing over
-    ``config.steps``. Stepped once per optimizer step."""
+    """The rate over ``total_steps`` optimizer steps (stepped once per optimizer step):
+
+    - ``constant``: None;
+    - ``warmup``: linear from lr / warm-up steps to lr, then constant;
+    - ``cosine``: cosine annealing from lr to ``min_lr`` (PyTorch's CosineAnnealingLR), after a
+      linear warm-up when ``warmup_steps`` is set;
+    - ``onecycle``: PyTorch's OneCycleLR (warm-up, then cosine annealing far below lr);
+    - ``step``: lr times ``gamma`` every ``step_size`` steps.
+    """
+    warmup = warmup_steps(config, total_steps)
+    if warmup >= total_steps and config.schedule in ("warmup", "cosine", "onecycle"):
+        raise SpecError("train.warmup_steps", f"a warm-up of {warmup} steps leaves nothing of a {total_steps}-step run")
     if config.schedule == "onecycle":
-        if config.warmup_fraction * config.steps < 2:
+        if warmup < 2:
             raise SpecError(
                 "train.warmup_fraction",
-                f"a onecycle warm-up of {config.warmup_fraction} x {config.steps} steps is under 2 steps; "
+                f"a onecycle warm-up of {warmup} of {total_steps} steps is under 2 steps; "
                 "train longer or raise warmup_fraction",
             )
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=config.warmup_fraction
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=warmup / total_steps
         )
+    if config.schedule == "cosine" and warmup == 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.min_lr)
     if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+        floor = config.min_lr / config.lr
+
+        def cosine(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / (total_steps - warmup)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+    if config.schedule == "warmup":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(warmup, 1)))
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     return None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: the first CUDA device when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SpecError("train.device", f"not a device: {name!r} (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError("train.device", "cuda was asked for but no CUDA device is available")
-    return device

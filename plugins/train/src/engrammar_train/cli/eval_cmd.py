@@ -26,7 +26,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engrammar.spec import SpecError
+
     from engrammar_train import evaluate_checkpoint
+
+    for flag, count in (("--batches", args.batches), ("--batch-size", args.batch_size)):
+        if count is not None and count < 1:
+            raise SpecError(flag, f"must be >= 1, got {count}")
 
     metrics, task = evaluate_checkpoint(
         args.checkpoint,
