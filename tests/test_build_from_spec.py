@@ -45,6 +45,10 @@ print(json.dumps(report))
 EXTRA: dict[str, dict[str, object]] = {
     "darwinian_regeneration": {"threshold": 0.01},  # threshold or percentage
     "neurogenesis": {"every": 10},  # every or patience
+    "softmax_router": {"num_experts": 3},  # a router: its number of choices
+    "topk_router": {"num_experts": 3},
+    "hash_router": {"num_experts": 3},
+    "token_router": {"num_states": 3},
 }
 
 
@@ -55,7 +59,9 @@ def test_every_installed_component_builds_from_its_spec_alone() -> None:
     out = result.stdout
     report = json.loads(out)
     built = {row[0]: (row[1], row[2]) for row in report if row[0] != "imported before their turn"}
-    assert {"dnc", "ntm", "lstm", "gated_deltanet", "copy", "ema", "linear"} <= set(built)
+    assert {"dnc", "ntm", "lstm", "gated_deltanet", "copy", "ema", "linear", "topk_router", "token_router"} <= set(
+        built
+    )
     for name, (built_class, entry_point_class) in built.items():
         assert built_class == entry_point_class, name
     for _, distribution, imported_early in (row for row in report if row[0] == "imported before their turn"):

@@ -57,7 +57,9 @@ def residual_memory() -> Wiring:
     return w
 
 
-def mixture_of_memories(name: str = "mixture_of_memories", top_k: int | None = None) -> Wiring:
+def mixture_of_memories(
+    name: str = "mixture_of_memories", top_k: int | None = None, router: dict | None = None
+) -> Wiring:
     w = Wiring(name, in_features=8)
     ctrl = w.node("ctrl", "linear", out_features=16, inputs=w.x)
     experts = [
@@ -65,7 +67,10 @@ def mixture_of_memories(name: str = "mixture_of_memories", top_k: int | None = N
         for expert, decay in (("fast", 0.3), ("medium", 0.8), ("slow", 0.97))
     ]
     top = {"top_k": top_k} if top_k is not None else {}
-    mix = w.node("mix", "moe", router=ctrl, experts=experts, balance_weight=0.01, **top)
+    if router is not None:  # a router from the registry, reading ctrl, with its own fields
+        mix = w.node("mix", "moe", router={**router, "in": ctrl}, experts=experts)
+    else:
+        mix = w.node("mix", "moe", router=ctrl, experts=experts, balance_weight=0.01, **top)
     w.node("head", "linear", out_features=8, inputs=[ctrl, mix])
     w.output("head")
     return w
@@ -150,6 +155,10 @@ PLUGIN_BUILDERS = {
     "titans_mac.yaml": lambda: titans("mac"),
     "titans_mag.yaml": lambda: titans("mag"),
     "titans_mal.yaml": lambda: titans("mal"),
+    "mixture_topk_router.yaml": lambda: mixture_of_memories(
+        "mixture_topk_router",
+        router={"use": "topk_router", "top_k": 1, "noisy": True, "capacity_factor": 1.25, "balance_weight": 0.01},
+    ),
 }
 
 BUILDERS = {
@@ -180,6 +189,10 @@ def _missing_plugin(data: dict) -> str | None:
             missing = _missing_plugin(load_data(use))
         else:
             missing = _provider_if_missing(use)
+        # a component named inside a port (moe's `router: {use: topk_router, in: ctrl}`)
+        for value in node.values():
+            if missing is None and isinstance(value, dict) and isinstance(value.get("use"), str):
+                missing = _provider_if_missing(value["use"])
         if missing is not None:
             return missing
     return None
@@ -209,12 +222,16 @@ def skip_if_missing_plugin(name: str) -> None:
 def test_an_unknown_use_in_an_example_fails_instead_of_skipping(tmp_path, monkeypatch) -> None:
     (tmp_path / "typo.yaml").write_text("in_features: 2\nnodes:\n  ctrl: {use: lstmm, in: x}\nout: ctrl\n")
     (tmp_path / "nested.yaml").write_text("in_features: 2\nnodes:\n  block: {use: typo.yaml, in: x}\nout: block\n")
-    for file in ("typo.yaml", "nested.yaml"):
+    (tmp_path / "port.yaml").write_text(
+        "in_features: 2\nnodes:\n  mix: {use: moe, router: {use: lstmm, in: x}, experts: [x, x]}\nout: mix\n"
+    )
+    for file in ("typo.yaml", "nested.yaml", "port.yaml"):
         with pytest.raises(UnknownNameError, match="no component named 'lstmm'"):
             _missing_plugin(load_data(tmp_path / file))
     # a first-party name whose distribution is not installed is the one reason to skip
     monkeypatch.setitem(first_party.PROVIDERS, "engrammar-not-installed", ("lstmm",))
     assert _missing_plugin(load_data(tmp_path / "nested.yaml")) == "engrammar-not-installed"
+    assert _missing_plugin(load_data(tmp_path / "port.yaml")) == "engrammar-not-installed"
 
 
 def test_every_example_has_a_builder_twin() -> None:
@@ -254,7 +271,10 @@ def test_file_and_builder_give_the_same_model(name: str) -> None:
         assert torch.equal(value, from_builder.state_dict()[key]), key
     x = torch.randn(3, 9, from_file.in_features)
     resets = torch.rand(3, 9) < 0.2
-    assert torch.equal(from_file(x, None, resets)[0], from_builder(x, None, resets)[0])
+    torch.manual_seed(11)  # the same draws for a component that samples in training mode (noisy routing)
+    y_file, _ = from_file(x, None, resets)
+    torch.manual_seed(11)
+    assert torch.equal(y_file, from_builder(x, None, resets)[0])
 
 
 def test_examples_cover_the_architectures_of_the_issue() -> None:
@@ -313,7 +333,7 @@ _MAC = {
     "only from the second segment on, beyond the drawn lengths (test_titans_mac_gradients_reach_every_parameter)"
 }
 
-_SKIPS = {"mixture_top1.yaml": _TOP_K, "titans_mac.yaml": _MAC}
+_SKIPS = {"mixture_top1.yaml": _TOP_K, "mixture_topk_router.yaml": _TOP_K, "titans_mac.yaml": _MAC}
 
 for _name in sorted(TWINS):
     globals()[f"TestConformance_{Path(_name).stem}"] = conformance_tests(

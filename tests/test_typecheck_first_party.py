@@ -31,7 +31,11 @@ SPECS: dict[str, list[dict[str, Any]]] = {
     "concat": [{"in_features": 3}],
     "ema": [{"in_features": 3}, {"in_features": 2, "chunk_size": 2}],
     "linear": [{"in_features": 3, "out_features": 2}],
-    "moe": [{"in_features": 7, "input_sizes": (3, 2, 2)}, {"in_features": 9, "input_sizes": (3, 2, 2, 2), "top_k": 1}],
+    "moe": [
+        {"in_features": 7, "input_sizes": (3, 2, 2)},
+        {"in_features": 9, "input_sizes": (3, 2, 2, 2), "top_k": 1},
+        {"in_features": 7, "input_sizes": (3, 2, 2), "router": {"use": "topk_router", "capacity_factor": 1.0}},
+    ],
     "residual_gate": [{"in_features": 4, "input_sizes": (2, 2)}],
     "sum": [{"in_features": 6, "input_sizes": (3, 3)}],
     "lstm": [{"in_features": 3, "hidden_size": 3}, {"in_features": 3, "hidden_size": 4, "num_layers": 2}],
@@ -82,6 +86,13 @@ SPECS: dict[str, list[dict[str, Any]]] = {
     ],
     "ttt_linear": [{"in_features": 3, **TITANS, "chunk_size": 2}],
     "ttt_mlp": [{"in_features": 3, **TITANS, "chunk_size": 3, "mlp_expansion": 2}],
+    "softmax_router": [{"in_features": 3, "num_experts": 3, "temperature": 0.5, "z_loss_weight": 0.1}],
+    "topk_router": [
+        {"in_features": 3, "num_experts": 3},
+        {"in_features": 3, "num_experts": 4, "top_k": 2, "noisy": True, "renormalize": True, "capacity_factor": 1.5},
+    ],
+    "hash_router": [{"in_features": 3, "num_experts": 2}, {"in_features": 3, "num_experts": 3, "key": "position"}],
+    "token_router": [{"in_features": 3, "num_states": 3, "state_dim": 4, "num_heads": 2}],
 }
 CASES = [(name, spec) for name, specs in SPECS.items() for spec in specs]
 
@@ -151,11 +162,15 @@ def test_the_component_passes_inside_a_feedback_wiring(name: str, spec: dict[str
     parts = {
         f"part{i}": {"use": "linear", "out_features": size, "in": ["x", "node@-1"]} for i, size in enumerate(sizes)
     }
+    inputs = _inputs(name, spec, list(parts))
+    for port, value in inputs.items():  # a port written as a mapping (moe's registry router) keeps its fields
+        if isinstance(fields.get(port), dict):
+            inputs[port] = {**fields[port], "in": value}
     graph = engrammar.build(
         {
             "name": f"loop_{name}",
             "in_features": 2,
-            "nodes": {**parts, "node": {"use": name, **fields, **_inputs(name, spec, list(parts))}},
+            "nodes": {**parts, "node": {"use": name, **fields, **inputs}},
             "out": "node",
         }
     ).eval()

@@ -51,6 +51,10 @@ _LAZY: dict[str, str] = {
     "report_trace": "engrammar.recorder",
     "is_recording": "engrammar.recorder",
     "is_tracing": "engrammar.recorder",
+    # routers
+    "Router": "engrammar.router",
+    "RouterSpec": "engrammar.router",
+    "report_routing": "engrammar.router",
     # tasks and training hooks
     "Task": "engrammar.task",
     "TaskSpec": "engrammar.task",
@@ -103,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         report_trace,
     )
     from .registry import ComponentInfo, RegistryError, build, components, register, unregister
+    from .router import Router, RouterSpec, report_routing
     from .spec import ComponentSpec, SpecError, field, structure, unstructure
     from .state import (
         StateEntry,

@@ -184,11 +184,13 @@ def field(
     doc: str = "",
     validator: Any = None,
     factory: Callable[[], Any] | None = None,
+    hash: bool | None = None,
 ) -> Any:
-    """Declare a spec field with a one-line ``doc`` and an optional printable ``validator``."""
+    """Declare a spec field with a one-line ``doc`` and an optional printable ``validator``.
+    ``hash=False`` leaves a field holding a mapping out of the spec's hash (it still counts for ``==``)."""
     if factory is not None:
-        return attrs.field(factory=factory, validator=validator, metadata={"doc": doc})
-    return attrs.field(default=default, validator=validator, metadata={"doc": doc})
+        return attrs.field(factory=factory, validator=validator, metadata={"doc": doc}, hash=hash)
+    return attrs.field(default=default, validator=validator, metadata={"doc": doc}, hash=hash)
 
 
 @attrs.frozen

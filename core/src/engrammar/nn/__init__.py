@@ -4,7 +4,8 @@ matrix (:mod:`.read_write`), rotary position embeddings (:mod:`.rotary`), the re
 saved under older parameter names (:func:`rename_on_load`), gate activations selectable by name
 (with a straight-through Heaviside), weight initialisation schemes, the ``Trace`` accumulator in
 which a recording keeps what a component reports with ``engrammar.report_trace``, and scaffolding
-for PNG plots (:mod:`engrammar.nn.plotting`, which imports matplotlib only when called)."""
+for PNG plots (:mod:`engrammar.nn.plotting`, which imports matplotlib only when called), with
+the routing plots of ``moe`` and every router in :mod:`engrammar.nn.routing_plots`."""
 
 from . import plotting
 from .addressing import (

@@ -10,6 +10,10 @@ list whose items are separate inputs. In a wiring each port is a field of the no
 The component receives its inputs concatenated in port order and their widths in the spec field
 ``input_sizes`` (both inferred by the wiring). Ports listed in ``same_width`` must all have one
 width; the wiring reports a mismatch at the offending field.
+
+A port may be written as a mapping ``{in: <references>, ...}`` when the component's spec has a
+field named like the port: ``in`` is the port's input and the rest is that field's value (``moe``'s
+``router: {use: topk_router, in: ctrl, top_k: 1}`` names the router that reads ``ctrl``).
 """
 
 from __future__ import annotations

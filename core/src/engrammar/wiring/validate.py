@@ -148,6 +148,9 @@ def _groups(node: NodeSpec, cls: type, path: str) -> tuple[tuple[InputGroup, ...
     groups: list[InputGroup] = []
     for port, arity in ports.items():
         value: InputsData | None = node.inputs if port == "in" else fields.pop(port, None)
+        written = port  # where the references were written, for error messages
+        if isinstance(value, Mapping):
+            value, written = _port_with_component(node, cls, port, value, fields, path), f"{port}.in"
         if value is None:
             close = difflib.get_close_matches(port, [str(k) for k in fields], n=1)
             hint = f" (is '{close[0]}' a misspelling of it?)" if close else ""
@@ -155,13 +158,31 @@ def _groups(node: NodeSpec, cls: type, path: str) -> tuple[tuple[InputGroup, ...
         if arity == MANY:
             items = (value,) if isinstance(value, str) else value
             if isinstance(items, (list, tuple)) and not items:
-                raise SpecError(f"{path}.{port}", "expected at least one input")
+                raise SpecError(f"{path}.{written}", "expected at least one input")
             for index, item in enumerate(items):
-                where = f"{port}[{index}]" if not isinstance(value, str) else port
+                where = f"{written}[{index}]" if not isinstance(value, str) else written
                 groups.append(InputGroup(_refs(item, f"{path}.{where}"), where, port))
         else:
-            groups.append(InputGroup(_refs(value, f"{path}.{port}"), port, port))
+            groups.append(InputGroup(_refs(value, f"{path}.{written}"), written, port))
     return tuple(groups), fields
+
+
+def _port_with_component(
+    node: NodeSpec, cls: type, port: str, value: Mapping[str, Any], fields: dict[str, Any], path: str
+) -> InputsData:
+    """A port written as a mapping, ``{use: name, in: refs, **fields}`` (``moe``'s ``router``): its
+    ``in`` is the port's input, and the rest is the spec field named like the port, which
+    describes the component that reads that input. Only a component whose spec has such a field
+    takes a port in this form."""
+    if port not in attrs.fields_dict(cls.spec_cls):  # type: ignore[attr-defined]
+        raise SpecError(
+            f"{path}.{port}",
+            f"{node.use} takes its `{port}` input as references (x, a node, a list, or name@-k), not a mapping",
+        )
+    if value.get("in") is None:
+        raise SpecError(f"{path}.{port}.in", f"missing: name the input of {node.use}'s `{port}`")
+    fields[port] = {key: item for key, item in value.items() if key != "in"}
+    return value["in"]  # type: ignore[no-any-return]
 
 
 def _refs(value: Any, path: str) -> tuple[Ref, ...]:
