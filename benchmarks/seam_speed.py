@@ -12,11 +12,13 @@ delta + Lightning + FP16 5.3 ms / 24 s (7.5x). This script times the same grid h
 - loop: a plain PyTorch loop, and Lightning's own ``Trainer`` driving a minimal
   ``LightningModule`` (the same model, optimizer, clipping and batches).
 
-"forward ms" is one forward pass of a batch under ``torch.no_grad`` (median of ``--repeats``);
-"train s/epoch" is the median time of an epoch of ``--batches`` training steps (AdamW, gradient
-clipping at 1.0) over ``--repeats`` epochs, measured inside the run (the Trainer's set-up is not
-counted; it is printed apart). The ratio is to z2_seam, float32, plain loop, in the same process.
-Timings are never asserted.
+"forward ms" is one forward pass of a batch under ``torch.no_grad`` (after one warm-up pass);
+"train s/epoch" is the time of an epoch of ``--batches`` training steps (AdamW, gradient clipping
+at 1.0), measured inside the run (the Trainer's set-up, from ``fit`` to the first epoch, is printed
+apart). Every configuration runs once per round, round after round (``--repeats`` rounds), so a
+change in the machine's load falls on all of them alike; the table gives medians over the rounds
+and the spread (max − min) of the epoch times. The speed-up is z2_seam / float32 / plain loop's
+epoch time over the row's, in the same process. Timings are never asserted.
 
     OMP_NUM_THREADS=1 python benchmarks/seam_speed.py [--batches 20] [--repeats 5]
 """
@@ -196,29 +198,46 @@ def main() -> None:
         f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); CPU bf16 instructions: "
         f"{'yes' if cpu_has_bf16() else 'no (bf16 rows skipped)'}; medians of {args.repeats}"
     )
+    configs = [
+        (name, precision, loop)
+        for name in ("z2_seam", "gated_delta_rnn")
+        for precision in precisions
+        for loop in ("plain", "Lightning")
+    ]
+    models = {config: build(config[0], args.seed) for config in configs}
+    forward: dict[tuple[str, str], list[float]] = {}
+    epochs: dict[tuple[str, str, str], list[float]] = {config: [] for config in configs}
+    set_ups: dict[tuple[str, str, str], list[float]] = {config: [] for config in configs}
+    # Round robin: every configuration once per round, so that the machine's changing load falls
+    # on all of them alike; medians over the rounds.
+    for round_index in range(args.repeats):
+        for name, precision, loop in configs:
+            model = models[(name, precision, loop)]
+            if loop == "plain":
+                forward.setdefault((name, precision), []).append(forward_ms(model, batches[0][0], precision, 1))
+                times, set_up = plain_epochs(model, batches, precision, 1), 0.0
+            else:
+                times, set_up = lightning_epochs(model, batches, precision, 1)
+            epochs[(name, precision, loop)] += times
+            set_ups[(name, precision, loop)].append(set_up)
+        print(f"  round {round_index + 1}/{args.repeats} done", flush=True)
     rows = []
-    baseline = None
-    for name in ("z2_seam", "gated_delta_rnn"):
-        for precision in precisions:
-            fwd = forward_ms(build(name, args.seed), batches[0][0], precision, args.repeats)
-            for loop in ("plain", "Lightning"):
-                model = build(name, args.seed)
-                if loop == "plain":
-                    times, set_up = plain_epochs(model, batches, precision, args.repeats), 0.0
-                else:
-                    times, set_up = lightning_epochs(model, batches, precision, args.repeats)
-                epoch = statistics.median(times)
-                baseline = baseline or epoch
-                rows.append((name, precision, loop, fwd, epoch, baseline / epoch, set_up))
-                print(f"  measured {name} {precision} {loop}: {epoch:.2f} s/epoch", flush=True)
+    baseline = statistics.median(epochs[configs[0]])
+    for config in configs:
+        name, precision, loop = config
+        epoch = statistics.median(epochs[config])
+        spread = max(epochs[config]) - min(epochs[config])
+        fwd = statistics.median(forward[(name, precision)])
+        rows.append((name, precision, loop, fwd, epoch, spread, baseline / epoch, statistics.median(set_ups[config])))
     print()
     print(
-        f"{'model':>16} {'precision':>11} {'loop':>10} {'forward ms':>11} {'train s/epoch':>14} {'speed-up':>9} {'set-up s':>9}"
+        f"{'model':>16} {'precision':>11} {'loop':>10} {'forward ms':>11} {'train s/epoch':>14} "
+        f"{'(max-min)':>10} {'speed-up':>9} {'set-up s':>9}"
     )
-    print("-" * 86)
-    for name, precision, loop, fwd, epoch, ratio, set_up in rows:
+    print("-" * 97)
+    for name, precision, loop, fwd, epoch, spread, ratio, set_up in rows:
         extra = f"{set_up:9.2f}" if loop == "Lightning" else f"{'':>9}"
-        print(f"{name:>16} {precision:>11} {loop:>10} {fwd:11.1f} {epoch:14.2f} {ratio:8.2f}x {extra}")
+        print(f"{name:>16} {precision:>11} {loop:>10} {fwd:11.1f} {epoch:14.2f} {spread:10.2f} {ratio:8.2f}x {extra}")
     print()
     print("the write-up's figures (RTX 3090, epochs of its own size), quoted as claims, not measured here:")
     for row in SEED_TABLE:
