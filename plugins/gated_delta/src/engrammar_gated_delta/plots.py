@@ -270,6 +270,7 @@ def plot_parity_energy_trajectory(
         0,
         1,
         where=(energy > k_star).numpy(),
+        step="mid",
         color="red",
         alpha=0.15,
         transform=energy_axes.get_xaxis_transform(),
@@ -281,7 +282,14 @@ def plot_parity_energy_trajectory(
     gate_axes.plot(time, gate.numpy(), color="tab:green", lw=1.2, label="g(h)")
     gate_axes.axhline(0.5, color="red", ls="--", lw=1, label="half open")
     gate_axes.fill_between(
-        time, 0, 1, where=(gate > 0.5).numpy(), color="tab:green", alpha=0.15, transform=gate_axes.get_xaxis_transform()
+        time,
+        0,
+        1,
+        where=(gate > 0.5).numpy(),
+        step="mid",
+        color="tab:green",
+        alpha=0.15,
+        transform=gate_axes.get_xaxis_transform(),
     )
     gate_axes.set_ylim(0, 1)
     gate_axes.set_ylabel("seam gate")
