@@ -90,8 +90,8 @@ def test_the_seed_calls_work_as_written_with_numpy_arrays(tmp_path):
     pytest.importorskip("matplotlib")
     np = pytest.importorskip("numpy")
     rng = np.random.default_rng(0)
-    gate_activations = rng.random((16, 500))
-    parity_energies = rng.random((16, 500))
+    gate_activations = rng.random((4, 500))
+    parity_energies = rng.random((4, 500))
     regimes = np.ones(500)
     regimes[250:] = -1
     mask = np.zeros(500)
