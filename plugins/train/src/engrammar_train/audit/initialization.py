@@ -8,6 +8,7 @@ Three checks:
   attributed to the module that made it. A pre-activation z is *saturated* when |z| > 4 for a
   sigmoid (σ'(z) < 0.018, under 7 % of its largest slope) or |z| > 2 for a tanh (tanh'(z) < 0.071);
   a call site is at risk when more than ``saturation_fraction`` (25 %) of its pre-activations are.
+  Gates inside fused kernels (``nn.LSTM``, ``nn.GRU``) make no such call and are not seen.
 - **Symmetry.** A weight with two or more dimensions whose entries are all equal (all zeros, say)
   gives every unit it feeds the same gradient, so they can never become different. Vectors
   (biases, norm scales) are not checked: a zero bias is normal.
