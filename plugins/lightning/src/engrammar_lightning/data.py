@@ -17,7 +17,7 @@ what :class:`EngrammarModule` trains on (``EngrammarModule(model, datamodule)``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -29,12 +29,30 @@ from engrammar_train.losses import resolve_loss
 from engrammar_train.model import build_task
 from engrammar_train.scoring import EVAL_SEED_OFFSET
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-__all__ = ["EngrammarDataModule"]
+__all__ = ["EngrammarDataModule", "EpochShuffle"]
 
 #: sequences drawn per call of the task's generator at set-up (bounds the memory of one draw)
 _DRAW = 256
+
+
+class EpochShuffle(Sampler[int]):
+    """Indices in an order drawn from (seed, epoch) alone: Lightning sets the epoch before each
+    one, so a run resumed from a checkpoint shuffles its later epochs as an uninterrupted run."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
 
 
 def _draw(task: Task, count: int, seed: int) -> TaskBatch:
@@ -135,9 +153,8 @@ class EngrammarDataModule(pl.LightningDataModule):
         if data is None:
             raise RuntimeError("EngrammarDataModule: setup() has not run")
         dataset = TensorDataset(data.inputs, data.targets, data.mask)
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=self.num_workers)  # fmt: skip
+        sampler = EpochShuffle(len(dataset), self.seed) if shuffle else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_data, shuffle=True)

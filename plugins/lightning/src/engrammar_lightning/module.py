@@ -203,7 +203,8 @@ class EngrammarModule(pl.LightningModule):
         torch.manual_seed(self.config.seed)  # the initial parameters follow the seed
         self.model, self.recipe = build_for_task(model, task, overrides)
         self.training_hooks = TrainingHooks(tricks=self.config.tricks, loggers=self.config.loggers, hooks=hooks)
-        hyperparameters = {"model": self.recipe, "task_or_loss": self.task_data, **unstructure(self.config)}
+        chosen = {k: v for k, v in unstructure(self.config).items() if k in MODULE_SETTINGS}
+        hyperparameters = {"model": self.recipe, "task_or_loss": self.task_data, **chosen}
         for key in ("tricks", "loggers"):
             hyperparameters[key] = _plain(list(hyperparameters[key])) or []
         self.save_hyperparameters(hyperparameters)
@@ -236,7 +237,10 @@ class EngrammarModule(pl.LightningModule):
         offered = self.active_hooks.make_optimizer(self, parameters)
         optimizer = offered if offered is not None else make_optimizer(parameters, self.config)
         total = self.total_steps()
-        scheduler = make_scheduler(optimizer, self.config, total)
+        try:
+            scheduler = make_scheduler(optimizer, self.config, total)
+        except SpecError as err:
+            raise err.rerooted("train", "settings") from None
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
