@@ -246,6 +246,7 @@ class TrainingHooks(pl.Callback):
     def on_load_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
+        # A checkpoint written without the hooks still reaches them (a trick says it starts afresh).
         saved = checkpoint.get(CHECKPOINT_KEY)
-        if isinstance(saved, Mapping):
-            self.manager.hook.on_checkpoint_load(trainer=self.run(self._module(pl_module)), checkpoint=dict(saved))
+        saved = dict(saved) if isinstance(saved, Mapping) else {}
+        self.manager.hook.on_checkpoint_load(trainer=self.run(self._module(pl_module)), checkpoint=saved)
