@@ -101,7 +101,8 @@ def create_trainer(
     """A Lightning Trainer as the write-up sets it up: mixed precision by ``precision``
     (``"16-mixed"``, ``"bf16-mixed"``), early stopping on ``monitor`` after ``patience`` validations
     without improvement (None: no early stopping), and a ModelCheckpoint keeping the best and the
-    last checkpoint (in ``checkpoint_dir``, by default ``<default_root_dir>/checkpoints``). The
+    last checkpoint (in ``checkpoint_dir``, by default ``<default_root_dir>/checkpoints``; none with
+    ``enable_checkpointing=False``). The
     gradient clipping (norm 1.0) and OneCycleLR are the module's (``grad_clip``, ``schedule``).
     Further keywords go to ``lightning.Trainer`` (``limit_train_batches=0.1``, ``logger=False``, ...)."""
     if "gradient_clip_val" in trainer_options:
@@ -114,11 +115,17 @@ def create_trainer(
     if patience is not None:
         chosen.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     dirpath = str(checkpoint_dir) if checkpoint_dir is not None else None
-    chosen.append(
-        ModelCheckpoint(
-            dirpath=dirpath, monitor=monitor, mode=mode, save_top_k=1, save_last=True, filename="best-{epoch}-{step}"
+    if trainer_options.get("enable_checkpointing", True):
+        chosen.append(
+            ModelCheckpoint(
+                dirpath=dirpath,
+                monitor=monitor,
+                mode=mode,
+                save_top_k=1,
+                save_last=True,
+                filename="best-{epoch}-{step}",
+            )
         )
-    )
     return pl.Trainer(
         max_epochs=max_epochs,
         accelerator=accelerator,
