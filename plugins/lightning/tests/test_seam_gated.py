@@ -28,6 +28,12 @@ def test_z2_delta_is_the_z2_symmetric_gated_delta_rnn_on_antipodal() -> None:
     assert torch.allclose(module.model.nodes["gated_delta_rnn"](-x)[0], -node(x)[0], atol=1e-6)  # odd
 
 
+def test_z2_seam_is_the_registered_seam_gated_rnn() -> None:
+    module = SeamGatedLightningModule("z2_seam", learning_rate=1e-3, hidden_size=8)
+    assert type(module.model.nodes["z2_seam"]).__name__ == "Z2Seam"
+    assert module.model.nodes["z2_seam"].spec.hidden_size == 8
+
+
 def test_the_write_up_workflow_runs_and_keeps_the_best_and_last_checkpoints(tmp_path) -> None:
     datamodule = EngrammarDataModule("antipodal", T=40, train_size=48, val_size=16, batch_size=16)
     model = SeamGatedLightningModule(model_type="lstm", learning_rate=1e-2, use_amp=False, hidden_size=8)

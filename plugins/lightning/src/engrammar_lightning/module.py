@@ -176,7 +176,10 @@ class EngrammarModule(pl.LightningModule):
     task), or a loss for the user's data (``cross_entropy``, ``mse``, ``bce`` or a callable; then
     ``in_features``/``out_features`` give the widths unless ``model`` is built). ``overrides``:
     model fields (``{"hidden_size": 32}``, ``["nodes.ctrl.hidden_size=32"]``). ``hooks``: objects
-    implementing :mod:`engrammar.hooks`. ``settings``: the fields of :data:`MODULE_SETTINGS`
+    implementing :mod:`engrammar.hooks`. ``use_amp``: run the forward passes under
+    ``torch.autocast`` in bfloat16 on the module's device (the weights stay in their dtype; no
+    gradient scaler is needed; a Trainer's ``precision="16-mixed"`` is float16 AMP with a scaler
+    and needs no ``use_amp``). ``settings``: the fields of :data:`MODULE_SETTINGS`
     (``lr``, ``tbptt``, ``grad_clip``, ``schedule``, ``tricks``, ``loggers``, ...), checked with
     errors naming the field.
 
@@ -193,9 +196,11 @@ class EngrammarModule(pl.LightningModule):
         in_features: int | None = None,
         out_features: int | None = None,
         hooks: Iterable[object] = (),
+        use_amp: bool = False,
         **settings: Any,
     ) -> None:
         super().__init__()
+        self.use_amp = bool(use_amp)
         self.automatic_optimization = False  # several backward passes per batch (truncation)
         self.config = _settings(settings)
         task, self.task_data = _resolve_task(task_or_loss, model, in_features, out_features)
@@ -204,7 +209,7 @@ class EngrammarModule(pl.LightningModule):
         self.model, self.recipe = build_for_task(model, task, overrides)
         self.training_hooks = TrainingHooks(tricks=self.config.tricks, loggers=self.config.loggers, hooks=hooks)
         chosen = {k: v for k, v in unstructure(self.config).items() if k in MODULE_SETTINGS}
-        hyperparameters = {"model": self.recipe, "task_or_loss": self.task_data, **chosen}
+        hyperparameters = {"model": self.recipe, "task_or_loss": self.task_data, "use_amp": self.use_amp, **chosen}
         for key in ("tricks", "loggers"):
             hyperparameters[key] = _plain(list(hyperparameters[key])) or []
         self.save_hyperparameters(hyperparameters)
@@ -273,7 +278,9 @@ class EngrammarModule(pl.LightningModule):
         return TaskBatch(inputs.to(dtype), targets, mask.bool())
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()
+        if not self.use_amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         batch = self._batch(batch)

@@ -12,13 +12,11 @@ works too. The task defaults to ``antipodal`` (engrammar-tasks), the write-up's 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from engrammar.spec import SpecError
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -73,14 +71,9 @@ class SeamGatedLightningModule(EngrammarModule):
     ) -> None:
         if hidden_size is not None:
             model_fields["hidden_size"] = hidden_size
-        self.use_amp = bool(use_amp)
-        super().__init__(model_spec(model_type, **model_fields), task, lr=learning_rate, **(settings or {}))
+        spec = model_spec(model_type, **model_fields)
+        super().__init__(spec, task, lr=learning_rate, use_amp=use_amp, **(settings or {}))
         self.model_type = model_type
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.use_amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
 
 def create_trainer(
