@@ -92,7 +92,15 @@ def _app(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """The ``engrammar-hydra`` command (Hydra reads ``sys.argv``)."""
+    """The ``engrammar-hydra`` command (Hydra reads ``sys.argv``; model field overrides are
+    checked first, see :mod:`engrammar_hydra.overrides`)."""
+    from .overrides import prepare_overrides
+
+    try:
+        sys.argv[1:] = prepare_overrides(sys.argv[1:])
+    except SpecError as err:
+        print(f"engrammar-hydra: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     _app()
 
 

@@ -80,9 +80,9 @@ def check_model(data: Mapping[str, Any], in_features: int) -> None:
 def build_component(use: str | None = None, **fields: Any) -> Any:
     """``engrammar.build`` for ``hydra.utils.instantiate``: ``use`` (a registry name or wiring
     file) and spec fields, or a wiring's ``name``/``nodes``/``out`` (nodes may ``extends:``)."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import OmegaConf
 
-    plain = {k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in fields.items()}
+    plain = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in fields.items()}
     data = model_data({**plain, **({"use": use} if use is not None else {})})
     if "use" not in data and "nodes" not in data:
         raise SpecError("model.use", "missing: name the component (use: <name>) or give a wiring (nodes: ...)")

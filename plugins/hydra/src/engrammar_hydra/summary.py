@@ -47,6 +47,10 @@ def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
                 row[key] = result[key]
         row["error"] = result.get("error", "")
         rows.append(row)
+    # The overrides every job shares are said once, above the table; the rows show what differs.
+    common = set.intersection(*(set(row["overrides"].split()) for row in rows)) if rows else set()
+    for row in rows:
+        row["overrides"] = " ".join(item for item in row["overrides"].split() if item not in common)
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns)
@@ -55,7 +59,8 @@ def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    shared = [f"Every job: `{' '.join(sorted(common))}`", ""] if common else []
+    lines = [*shared, "| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     lines += ["| " + " | ".join(_format(row.get(c)) for c in columns) + " |" for row in rows]
     (sweep / f"{SUMMARY_NAME}.md").write_text("\n".join(lines) + "\n")
     return rows
