@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ddp_run
+import lightning_ddp_run
 import torch
 from safetensors.torch import load_file
 
-SCRIPT = str(Path(ddp_run.__file__))
+SCRIPT = str(Path(lightning_ddp_run.__file__))
 
 
 def test_two_processes_end_with_equal_parameters(tmp_path) -> None:
