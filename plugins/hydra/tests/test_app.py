@@ -62,6 +62,6 @@ def test_a_misspelt_model_field_is_one_line_and_exit_status_2(tmp_path) -> None:
     done = command("model.hiden_size=12", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "engrammar-hydra: error: model.hiden_size: unknown field; did you mean 'hidden_size'? (fields: delta_rank, "
-        "gate_context, hidden_size, trace, use_parallel_scan, z2_symmetric)"
+        "engrammar-hydra: error: model.hiden_size: unknown field; did you mean 'hidden_size'? (fields: in_features, "
+        "hidden_size, delta_rank, use_parallel_scan, z2_symmetric, trace, gate_context)"
     ]

@@ -90,11 +90,17 @@ def test_a_spec_field_the_model_file_does_not_list_is_appended(tmp_path) -> None
     assert prepare_overrides(["model=lstm", "model.dropout=0.1", "model.hidden_size=3"]) == [
         "model=lstm", "+model.dropout=0.1", "model.hidden_size=3",
     ]  # fmt: skip
+    assert prepare_overrides(["model=z2_delta,lstm", "model.hidden_size=3"])[-1] == "model.hidden_size=3"
+    with pytest.raises(SpecError, match=r"^model.temperature: unknown field"):  # z2_delta has none
+        prepare_overrides(["model=z2_seam,z2_delta", "model.temperature=0.1"])
     # for every model of a sweep, and the user's own model configs count
     (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "mine.yaml").write_text("use: gru\nhidden_size: 4\n")
+    (tmp_path / "model" / "mine.yaml").write_text("use: gru\nhidden_size: 4\nnum_layers: 1\n")
     argv = ["--config-dir", str(tmp_path), "model=mine,lstm", "model.num_layers=2"]
-    assert prepare_overrides(argv)[-1] == "+model.num_layers=2"
+    assert prepare_overrides(argv)[-1] == "++model.num_layers=2"  # listed by one file of the sweep
+    for model in ("mine", "lstm"):  # Hydra takes it for each
+        cfg = composed(f"hydra.searchpath=[file://{tmp_path}]", f"model={model}", "++model.num_layers=2")
+        assert cfg.model.num_layers == 2
 
 
 def test_a_users_config_folder_adds_models(tmp_path) -> None:

@@ -5,20 +5,20 @@ asks for ``+model.dropout=0.1``), and answers a typo (``model.hiden_size=128``) 
 composition error that suggests nothing. Here an override ``model.<field>=<value>`` is read
 against the spec of the component every chosen model config uses (``model=lstm``, a sweep's
 ``model=z2_seam,lstm``, or the default): a field of the spec that the file does not list is
-appended (``+model.<field>``), and a name that is no field is a one-line error naming it and the
+appended (``+model.<field>``, or ``++`` when only some chosen files list it), and a name that is no field is a one-line error naming it and the
 closest field. Model configs found in ``--config-dir`` / ``-cd`` folders count; wirings (model
 configs with ``nodes``) are left to Hydra and to :func:`engrammar_hydra.models.check_model`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import yaml
-from engrammar.spec import SpecError
+from engrammar.spec import structure
 
 __all__ = ["prepare_overrides"]
 
@@ -49,16 +49,14 @@ def _model_file(name: str, dirs: list[Path]) -> dict[str, Any] | None:
     return None
 
 
-def _spec_fields(use: str) -> list[str] | None:
-    import attrs
+def _spec_class(use: str) -> Any:
     from engrammar.registry import RegistryError, load, resolve
 
     try:
         cls = load(resolve(use))
     except RegistryError:
         return None  # an unknown name is check_model's to report
-    spec_cls = getattr(cls, "spec_cls", None)
-    return [f.name for f in attrs.fields(spec_cls)] if spec_cls is not None else None
+    return getattr(cls, "spec_cls", None)
 
 
 def prepare_overrides(argv: Sequence[str]) -> list[str]:
@@ -85,15 +83,14 @@ def prepare_overrides(argv: Sequence[str]) -> list[str]:
         if in_files:
             prepared.append(arg)
             continue
-        fields = [_spec_fields(str(data.get("use"))) for data in files]
-        if any(names is None for names in fields):
+        specs = [_spec_class(str(data.get("use"))) for data in files]
+        if any(spec_cls is None for spec_cls in specs):
             prepared.append(arg)
             continue
-        known = sorted({name for names in fields if names for name in names} - {"in_features"})
-        if all(field_name in (names or []) for names in fields):
-            prepared.append(f"+{key}={value}" if not any(field_name in data for data in files) else arg)
-            continue
-        close = difflib.get_close_matches(field_name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise SpecError(f"model.{field_name}", f"unknown field{hint} (fields: {', '.join(known)})")
+        for spec_cls in specs:
+            if field_name not in attrs.fields_dict(spec_cls):
+                # core's spec error: the field's path, the closest field, the fields there are
+                structure({field_name: value}, spec_cls, path="model")
+        # Hydra appends with "+" and sets-or-appends with "++" (a sweep whose files differ)
+        prepared.append(f"++{key}={value}" if any(field_name in data for data in files) else f"+{key}={value}")
     return prepared
