@@ -84,20 +84,25 @@ def test_truncated_backpropagation_equals_the_detached_whole_sequence_loss(tmp_p
         assert any(not torch.allclose(whole[n], expected[n]) for n in whole)
 
 
+class NormSeen:
+    """A hook object: the global gradient norm the optimizer is about to use, at every step."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    @hookimpl
+    def before_optimizer_step(self, trainer, optimizer) -> None:
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
 def test_clipping_caps_the_gradient_norm_the_optimizer_sees(tmp_path) -> None:
     x, y = regression(samples=8)
-    seen: list[float] = []
-
-    class Norm:
-        @hookimpl
-        def before_optimizer_step(self, trainer, optimizer) -> None:
-            grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
-            seen.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
-
+    norm = NormSeen()
     data = EngrammarDataModule.from_tensors(x * 50, y * 50, batch_size=8)
-    module = EngrammarModule("gru", data, hooks=[Norm()], grad_clip=0.5, lr=1e-3, schedule="constant")
+    module = EngrammarModule("gru", data, hooks=[norm], grad_clip=0.5, lr=1e-3, schedule="constant")
     quiet_trainer(tmp_path, max_steps=3, num_sanity_val_steps=0, limit_val_batches=0).fit(module, datamodule=data)
-    assert len(seen) == 3 and max(seen) <= 0.5 + 1e-5
+    assert len(norm.norms) == 3 and max(norm.norms) <= 0.5 + 1e-5
     assert float(module.trainer.callback_metrics["grad_norm"]) > 0.5  # the norm logged is before clipping
 
 
@@ -135,3 +140,21 @@ def test_a_module_saved_with_its_hyperparameters_loads_from_its_checkpoint(tmp_p
     assert loaded.config.tbptt == 2 and loaded.config.schedule == "step" and loaded.recipe == module.recipe
     for name, value in parameters(module.model).items():
         assert torch.equal(dict(loaded.model.named_parameters())[name], value)
+
+
+def test_under_a_gradient_scaler_the_clipping_sees_unscaled_gradients(tmp_path) -> None:
+    """float16 AMP with a gradient scaler (on the CPU here, as on a GPU): Lightning unscales before
+    on_before_optimizer_step, where the module clips; the norms match a run without the scaler."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    x, y = regression(samples=16)
+    data = EngrammarDataModule.from_tensors(x.float() * 20, y.float() * 20, batch_size=8)
+    logged = []
+    for plugins in ([], [MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu", init_scale=1024.0))]):
+        norm = NormSeen()
+        module = EngrammarModule("gru", data, hooks=[norm], grad_clip=0.5, schedule="constant", tbptt=3)
+        trainer = quiet_trainer(tmp_path, max_steps=1, plugins=plugins, num_sanity_val_steps=0, limit_val_batches=0)
+        trainer.fit(module, datamodule=data)
+        assert norm.norms and max(norm.norms) <= 0.5 + 1e-5
+        logged.append(float(trainer.callback_metrics["grad_norm"]))
+    assert logged[0] > 1.0 and abs(logged[1] - logged[0]) < 1e-3 * logged[0], logged  # not 1024 times larger
