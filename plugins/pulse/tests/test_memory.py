@@ -102,3 +102,26 @@ def test_bad_fields_are_named(fields: dict[str, object], message: str) -> None:
     with pytest.raises(engrammar.SpecError) as caught:
         build(**fields)
     assert str(caught.value).startswith(message)
+
+
+def test_the_load_balancing_loss_is_pooled_over_every_token() -> None:
+    memory = build(balance_weight=0.5)
+    x = torch.randn(3, 6, 5)
+    with engrammar.recording(memory, traces=True) as record:
+        memory(x)
+    share = record.trace(memory)["read_weights"].reshape(-1, 4).mean(0)
+    loss = record.losses["load_balance"]
+    torch.testing.assert_close(loss, 0.5 * 4 * share.square().sum())
+    assert loss >= 0.5 - 1e-6  # 0.5 exactly when the load is even
+    # one meaning however the tokens are split into calls
+    with engrammar.recording(memory) as stepped:
+        state = None
+        for t in range(6):
+            _, state = memory.step(x[:, t], state)
+    torch.testing.assert_close(stepped.losses["load_balance"], loss)
+    loss.backward()  # it trains the router
+    assert memory.router.query.weight.grad is not None and memory.router.query.weight.grad.abs().sum() > 0
+    unbalanced = build(balance_weight=0.0)
+    with engrammar.recording(unbalanced) as none:
+        unbalanced(x)
+    assert none.losses == {}

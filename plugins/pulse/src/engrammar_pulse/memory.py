@@ -8,14 +8,22 @@ With slots s_1..S (each of width D = ``state_dim``) carried as the state, each t
                                                  optionally state-to-state attention (communication)
     y_t = Σ_j w_j s'_j                           the output: the updated slots, read by the routing
 
-The router is engrammar-routers' ``token_router``, built by registry name. The initial slots are
+The router is engrammar-routers' ``token_router``, built by registry name. Left alone, routing
+tends to collapse onto one slot (every token into the same slot: a single gated state); the
+load-balancing loss of the Switch Transformer, over the N tokens routed while a recording is open,
+
+    balance_weight · S · Σ_j f_j P_j,    P_j = (1/N) Σ_t w_t,j,  f_j = P_j held constant,
+
+reported as ``load_balance`` (the trainer adds it to the task's loss), pushes tokens towards the
+slots that receive less than their share; it equals ``balance_weight`` when the load is even. The initial slots are
 the learned, importance-scaled slots of a :class:`StateManager` (so the importance scores learn
 from the loss); slots it has pruned start at zero, are never updated and are not read (w is
 renormalised over the active slots). The state is the S slots, O(S·D) per sample whatever the
 sequence length; a reset puts a sample's slots back to the learned initial ones.
 
 Fields follow the PULSE tutorial: ``num_states``, ``state_dim``, ``num_heads``, ``gate_type``,
-``enable_communication``; ``initial_states`` and ``prune_threshold`` are the state manager's (the
+``enable_communication``; ``balance_weight`` as engrammar-routers' routers; ``initial_states`` and
+``prune_threshold`` are the state manager's (the
 ``prune_states`` trick prunes and allocates slots during training).
 """
 
@@ -25,7 +33,7 @@ from typing import Any
 
 import engrammar
 import torch
-from engrammar import Component, StateEntry, is_tracing, report_trace
+from engrammar import Component, Pooled, StateEntry, is_recording, is_tracing, report_loss, report_trace
 from engrammar.spec import ComponentSpec, _RuleBroken, between, field, ge, one_of, spec
 from engrammar.state import State
 from torch import Tensor
@@ -45,6 +53,7 @@ class PulseSpec(ComponentSpec):
     num_heads: int = field(default=4, validator=ge(1), doc="attention heads of the routing and communication")
     gate_type: str = field(default="gru", validator=one_of(*GATE_TYPES), doc="gated update: gru or lstm")
     enable_communication: bool = field(default=False, doc="slots exchange information by self-attention each step")
+    balance_weight: float = field(default=0.01, validator=ge(0.0), doc="weight of the load-balancing loss (0: none)")
     initial_states: int | None = field(
         default=None, validator=ge(1), doc="slots active at the start (None: all); prune_states may allocate the rest"
     )
@@ -115,4 +124,11 @@ class Pulse(Component):
         y_t = torch.einsum("bs,bsd->bd", read, updated)
         if is_tracing(self):
             report_trace(self, {"read_weights": read, "slot_norms": updated.norm(dim=-1)})
+        if self.spec.balance_weight > 0 and is_recording(self):
+            report_loss(self, "load_balance", Pooled((read.sum(0), float(read.shape[0])), self._balance))
         return y_t, {"slots": updated}
+
+    def _balance(self, weight_sum: Tensor, tokens: float) -> Tensor:
+        """``balance_weight · S · Σ_j f_j P_j`` from the routing weights summed over ``tokens`` tokens."""
+        share = weight_sum / tokens
+        return self.spec.balance_weight * share.numel() * (share.detach() * share).sum()
