@@ -33,7 +33,8 @@ def test_the_debugger_records_norms_entropy_and_gates_per_layer(tmp_path: Path) 
     assert debugger.records["propagator"] == propagator
     # the values are the tensors' own
     slots = model.state_manager.scaled_states().expand(3, -1, -1)
-    routed, weights = model.router(model.input_projection(x)[:, None], slots)
+    tokens = torch.nn.functional.gelu(model.input_projection(x)).reshape(3, 4, 8)
+    routed, weights = model.router(tokens, slots)
     _, gates = model.propagator.gated_update(slots, routed)
     entropy = -(weights * weights.log()).sum(-1).mean()
     assert router[0]["routing_entropy"] == pytest.approx(entropy.item(), rel=1e-5)
