@@ -3,6 +3,8 @@ state, exact resets, pruned slots left out, traces, and clear errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import engrammar
 import pytest
 import torch
@@ -125,3 +127,11 @@ def test_the_load_balancing_loss_is_pooled_over_every_token() -> None:
     with engrammar.recording(unbalanced) as none:
         unbalanced(x)
     assert none.losses == {}
+
+
+def test_the_recall_example_wiring_builds_and_runs() -> None:
+    wiring = Path(__file__).resolve().parent.parent / "examples" / "pulse_recall.yaml"
+    graph = engrammar.build(str(wiring))
+    assert type(graph.nodes["mem"]) is Pulse and graph.nodes["mem"].in_features == 64  # a token beside the one before
+    y, state = graph(torch.randn(2, 5, 16))
+    assert y.shape == (2, 5, 32 + 64) and state["mem"]["slots"].shape == (2, 16, 64)
