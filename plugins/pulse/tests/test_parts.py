@@ -153,3 +153,17 @@ def test_the_classifier_learns_a_small_problem() -> None:
     accuracy = (model(x).argmax(-1) == labels).float().mean()
     assert accuracy > 0.9, accuracy
     assert model(torch.randn(3, 5, 6)).shape == (3, 2)  # a sequence of tokens too
+
+
+def test_the_nsm_names_are_the_same_models() -> None:
+    from nsm import NSMLayer
+    from nsm.models import SimpleNSM
+
+    torch.manual_seed(0)
+    layer, classifier = PulseLayer(8, 5, num_heads=2), SimplePulse(6, 8, 4, 3, num_heads=2)
+    other_layer, other_classifier = NSMLayer(8, 5, num_heads=2), SimpleNSM(6, 8, 4, 3, num_heads=2)
+    other_layer.load_state_dict(layer.state_dict())  # strict: the same parameter names
+    other_classifier.load_state_dict(classifier.state_dict())
+    states, tokens, x = torch.randn(2, 3, 8), torch.randn(2, 4, 5), torch.randn(2, 6)
+    torch.testing.assert_close(other_layer(states, tokens), layer(states, tokens))
+    torch.testing.assert_close(other_classifier(x), classifier(x))
