@@ -40,12 +40,13 @@ FOLDERS = {_project(f)["name"]: f for f in ["core", *(f"plugins/{name}" for name
 
 
 def test_dependencies(folder: str) -> list[str]:
-    """Folders of the first-party distributions that a package's ``test`` extra lists (a plugin's
-    tests may need another first-party package; none of today's do: the trainer's trace plots of
-    the memories are tested across packages, in tests/test_trace_plots.py)."""
-    extra = _project(folder).get("optional-dependencies", {}).get("test", [])
+    """Folders of the first-party distributions that a package depends on or that its ``test``
+    extra lists (engrammar-pulse needs engrammar-routers at run time, and its tests the trainer):
+    installed from this repository beside it, never asked of the package index."""
+    project = _project(folder)
+    extra = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("test", [])]
     names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
-    return [FOLDERS[name] for name in names if name in FOLDERS]
+    return [FOLDERS[name] for name in dict.fromkeys(names) if name in FOLDERS and FOLDERS[name] != "core"]
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
