@@ -4,6 +4,7 @@
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
     nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
+    nox -s reliability-thorough   the reliability suite (tests/reliability) at full size
     nox -s lint           ruff
     nox -s types          mypy on core
     nox -s demo           the README demo
@@ -106,6 +107,15 @@ def conformance_thorough(session: nox.Session) -> None:
     install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
     env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
     session.run("python", "-m", "pytest", "-q", *session.posargs, *CONFORMANCE_TESTS, env=env)
+
+
+@nox.session(name="reliability-thorough")
+def reliability_thorough(session: nox.Session) -> None:
+    """The reliability suite at full size: 10,000 fuzzed wirings, 25 kills of a training run,
+    100,000 streamed steps per memory (long: hours on two cores; run before a release)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
+    session.run("python", "-m", "pytest", "-q", "-s", *session.posargs, "tests/reliability", env=env)
 
 
 @nox.session

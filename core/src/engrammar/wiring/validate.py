@@ -28,7 +28,7 @@ import attrs
 import torch
 from torch import nn
 
-from ..registry import RegistryError, load
+from ..registry import RegistryError, first_line, load, too_large
 from ..spec import ComponentSpec, SpecError, structure
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
@@ -115,8 +115,12 @@ def _instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool) -> nn
     except SpecError as err:
         # The component names paths after its class (``EMA.init_decay``): say which node.
         raise err.rerooted(getattr(cls, "__name__", ""), path) from None
-    except (ValueError, TypeError) as err:
-        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
+    except (MemoryError, RuntimeError, TypeError, OverflowError, ValueError) as err:
+        if too_large(err):
+            raise SpecError(path, f"too large to build: {first_line(err)}") from None
+        if isinstance(err, RuntimeError):
+            raise
+        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {first_line(err)}") from None
 
 
 def _component_class(node: NodeSpec, path: str) -> type:
