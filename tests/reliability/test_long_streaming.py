@@ -2,7 +2,7 @@
 
 No NaN or inf appears, the state's norm stays bounded, and memory use is flat: after a warm-up the
 number of live Python objects and tensors does not grow (a growing cache stops at its cap). Steps:
-2,000 under the CI profile, 100,000 under ``engrammar-thorough`` (``nox -s reliability-thorough``),
+1,000 under the CI profile, 100,000 under ``engrammar-thorough`` (``nox -s reliability-thorough``),
 which also prints the largest state norm seen per component.
 
 The weights are those a component is built with (random initialisation), not trained ones.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import math
+import warnings
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from engrammar.registry import components
 from engrammar.state import flatten_state
 from engrammar.testing.profiles import THOROUGH, selected_profile
 
-STEPS = 100_000 if selected_profile() == THOROUGH else 2_000
+STEPS = 100_000 if selected_profile() == THOROUGH else 1_000
 BATCH, WIDTH = 4, 8
 #: the largest state norm per sample accepted as "bounded" for inputs of unit scale
 NORM_LIMIT = 1e4
@@ -31,7 +32,7 @@ NORM_LIMIT = 1e4
 SMALL = {
     "kv_attention": {"max_length": 64},
     "attention_memory": {"max_length": 64},
-    "transformer": {"max_length": 64},
+    "transformer": {"window": 64},
 }
 
 
@@ -44,7 +45,9 @@ def streamed() -> list[str]:
 def live_objects() -> tuple[int, int]:
     gc.collect()
     objects = gc.get_objects()
-    return len(objects), sum(1 for o in objects if isinstance(o, torch.Tensor))
+    with warnings.catch_warnings():  # isinstance on torch's deprecated aliases warns
+        warnings.simplefilter("ignore")
+        return len(objects), sum(1 for o in objects if isinstance(o, torch.Tensor))
 
 
 @pytest.mark.parametrize("name", streamed())

@@ -28,7 +28,7 @@ import attrs
 import torch
 from torch import nn
 
-from ..registry import RegistryError, first_line, load, too_large
+from ..registry import RegistryError, first_line, load, malformed, resolve, too_large
 from ..spec import ComponentSpec, SpecError, structure
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
@@ -131,11 +131,17 @@ def _component_class(node: NodeSpec, path: str) -> type:
 
         return wiring_file_class(node.use)
     try:
-        cls = load(node.use)
+        info = resolve(node.use)
+        cls = load(info)
     except RegistryError as err:
         raise SpecError(f"{path}.use", str(err)) from None
-    if getattr(cls, "spec_cls", None) is None or not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise SpecError(f"{path}.use", f"{node.use!r} is not a component (it has no spec_cls)")
+    problem = malformed(cls)
+    if problem or not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise SpecError(
+            f"{path}.use",
+            f"component {node.use!r} from distribution {info.distribution} {info.version} cannot be built "
+            f"({info.target}): {problem or 'it is not a torch module'}",
+        )
     return cls
 
 
