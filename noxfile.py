@@ -4,9 +4,11 @@
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
     nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
+    nox -s reliability-thorough   the reliability suite (tests/reliability) at full size
     nox -s lint           ruff
     nox -s types          mypy on core
     nox -s demo           the README demo
+    nox -s docs           the documentation site, built strictly into site/
 
 torch is pinned by constraints.txt to the version the project is tested with; on a machine with
 no GPU, point pip at a CPU build of that version (PIP_FIND_LINKS or PIP_EXTRA_INDEX_URL) to skip
@@ -50,8 +52,10 @@ def test_dependencies(folder: str) -> list[str]:
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+# the documentation site (tests/test_docs_site.py builds it strictly, as `nox -s docs` does)
+DOCS_TOOLS = ("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
 # scipy: a reference in tests; matplotlib: the plot tests (core and the plugins import it only to plot)
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7")
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7", *DOCS_TOOLS)
 
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -107,6 +111,28 @@ def conformance_thorough(session: nox.Session) -> None:
     install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
     env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
     session.run("python", "-m", "pytest", "-q", *session.posargs, *CONFORMANCE_TESTS, env=env)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ in strict mode: a broken link, a missing reference
+    or a page outside the nav fails. `nox -s docs -- serve` serves it instead."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS), test=False)
+    session.install(*DOCS_TOOLS)
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
+
+
+@nox.session(name="reliability-thorough")
+def reliability_thorough(session: nox.Session) -> None:
+    """The reliability suite at full size: 10,000 fuzzed wirings, 25 kills of a training run,
+    100,000 streamed steps per memory (long: hours on two cores; run before a release)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
+    session.run("python", "-m", "pytest", "-q", "-s", *session.posargs, "tests/reliability", env=env)
 
 
 @nox.session
