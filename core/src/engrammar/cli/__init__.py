@@ -16,7 +16,7 @@ __all__ = ["GROUP", "PROVIDED_BY", "installed_commands", "main"]
 GROUP = "engrammar.commands"
 
 #: First-party commands that another distribution provides: a missing one is named with its pip command.
-PROVIDED_BY = {"train": "engrammar-train", "eval": "engrammar-train", "audit": "engrammar-train", "bench": "engrammar-train"}
+PROVIDED_BY = dict.fromkeys(("train", "eval", "audit", "bench"), "engrammar-train")
 
 #: A command: its module, or a function that imports it (an entry point's ``load``).
 Command = Any | Callable[[], Any]

@@ -391,7 +391,14 @@ def markdown_table(summaries: Sequence[Summary], models: Sequence[str], tasks: S
     """The matrix (models x tasks: mean ± spread and status) and one detail row per cell."""
     by_cell = {(s.model, s.task): s for s in summaries}
     metric_of = {s.task: s for s in summaries}
-    head = ["model", *(f"{t} ({metric_of[t].metric_name} {'↑' if metric_of[t].higher_is_better else '↓'})" for t in tasks if t in metric_of)]
+    head = [
+        "model",
+        *(
+            f"{t} ({metric_of[t].metric_name} {'↑' if metric_of[t].higher_is_better else '↓'})"
+            for t in tasks
+            if t in metric_of
+        ),
+    ]
     shown_tasks = [t for t in tasks if t in metric_of]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
     for model in models:
@@ -468,7 +475,9 @@ def heatmap(summaries: Sequence[Summary], models: Sequence[str], tasks: Sequence
     return path
 
 
-def write_reports(out: Path | str, records: Iterable[Mapping[str, Any]], models: Sequence[str], tasks: Sequence[str]) -> dict[str, Path]:
+def write_reports(
+    out: Path | str, records: Iterable[Mapping[str, Any]], models: Sequence[str], tasks: Sequence[str]
+) -> dict[str, Path]:
     """``bench.csv``, ``bench.md`` and ``bench.png`` in ``out`` from the cell records."""
     import csv
 

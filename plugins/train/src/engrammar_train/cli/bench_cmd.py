@@ -153,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
         "log_every": args.steps,
         **train_settings,
     }
-    from engrammar_train.config import TrainConfig
-
     from engrammar.spec import structure
+
+    from engrammar_train.config import TrainConfig
 
     structure(train_config, TrainConfig, path="train")  # bad trainer settings fail before anything runs
 
@@ -183,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
         pending = []
     else:
         jobs = args.jobs or os.cpu_count() or 1
-        print(f"{len(cells)} cell(s): {len(records)} finished before, {len(pending)} to run in {min(jobs, max(len(pending), 1))} process(es)", flush=True)
+        print(
+            f"{len(cells)} cell(s): {len(records)} finished before, {len(pending)} to run in {min(jobs, max(len(pending), 1))} process(es)",
+            flush=True,
+        )
         for done, (index, record) in enumerate(_run_cells(cells, pending, out, jobs), start=1):
             records[index] = record
             print(f"[{done}/{len(pending)}] {_describe(record)}", flush=True)
