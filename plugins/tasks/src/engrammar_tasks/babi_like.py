@@ -20,7 +20,7 @@ loss: cross-entropy; metric: ``accuracy`` (chance: one over the number of places
 How it differs from bAbI: one question per story, at its end (bAbI asks every few sentences); a
 vocabulary of a few dozen words; no ``the`` before places and no ``dropped`` sentences (task 2's
 objects are picked up once and never put down); the story always holds the facts the answer
-needs. Generation loops over the sentences of a story (a handful), never over samples.
+needs.
 """
 
 from __future__ import annotations

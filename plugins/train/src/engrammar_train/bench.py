@@ -34,6 +34,7 @@ __all__ = [
     "run_cell",
     "standard_wiring",
     "summarize",
+    "warm_up",
     "write_reports",
 ]
 
@@ -171,6 +172,17 @@ def _state_bytes(model: Any, task: Any) -> int:
     with torch.no_grad():
         _, state = model(batch.inputs.to(device))
     return int(state_nbytes(state))
+
+
+def warm_up() -> None:
+    """Import what every cell uses (the trainer, Lightning Fabric, the registry), so that the first
+    cell's wall time counts training only."""
+    import lightning_fabric  # noqa: F401
+    from engrammar.registry import components
+
+    from . import api, trainer  # noqa: F401
+
+    components()
 
 
 def run_cell(cell: Cell, out: Path | str) -> dict[str, Any]:
@@ -462,8 +474,8 @@ def heatmap(summaries: Sequence[Summary], models: Sequence[str], tasks: Sequence
                 continue
             scores[i, j] = min(max(summary.score, 0.0), 1.0) if not math.isnan(summary.score) else np.nan
             ax.text(j, i, _number(summary.mean, 2), ha="center", va="center", fontsize=7)
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = matplotlib.colormaps["viridis"]
+    cmap = cmap.with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(scores), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(tasks)), tasks, rotation=35, ha="right")
     ax.set_yticks(range(len(models)), models)

@@ -212,6 +212,7 @@ def _run_cells(cells: list[Any], pending: list[int], out: Any, jobs: int) -> Any
     from engrammar_train import bench
 
     if jobs <= 1 or len(pending) <= 1:
+        bench.warm_up()
         for index in pending:
             yield index, bench.run_cell(cells[index], out)
         return
@@ -233,4 +234,7 @@ def _run_cells(cells: list[Any], pending: list[int], out: Any, jobs: int) -> Any
 def _one_thread() -> None:
     import torch
 
+    from engrammar_train import bench
+
     torch.set_num_threads(1)
+    bench.warm_up()
