@@ -473,7 +473,10 @@ def heatmap(summaries: Sequence[Summary], models: Sequence[str], tasks: Sequence
                 ax.text(j, i, "—" if summary is None else "failed", ha="center", va="center", fontsize=7)
                 continue
             scores[i, j] = min(max(summary.score, 0.0), 1.0) if not math.isnan(summary.score) else np.nan
-            ax.text(j, i, _number(summary.mean, 2), ha="center", va="center", fontsize=7)
+            dark = not np.isnan(scores[i, j]) and scores[i, j] < 0.5
+            ax.text(
+                j, i, _number(summary.mean, 2), ha="center", va="center", fontsize=7, color="white" if dark else "black"
+            )
     cmap = matplotlib.colormaps["viridis"]
     cmap = cmap.with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(scores), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
