@@ -33,6 +33,7 @@ __all__ = [
     "model_label",
     "run_cell",
     "standard_wiring",
+    "stored_record",
     "summarize",
     "warm_up",
     "write_reports",
