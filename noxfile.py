@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -193,6 +194,22 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("*.py"))
     for script in scripts:
         session.run("python", script, env=_env())
+
+
+@nox.session
+def leaderboard(session: nox.Session) -> None:
+    """Rerun docs/leaderboard.md's matrix (resumable: cells already in runs/leaderboard are reused)
+    and copy its heat map to docs/figures/leaderboard.png; about an hour on a loaded 2-core CPU."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    session.run(
+        "engrammar", "bench",
+        "--models", "ema,lstm,gru,transformer,dnc,ntm,gated_deltanet,gated_delta_rnn,neural_memory,ttt_linear,"
+        "kv_attention,sliding_window",
+        "--tasks", "copy,repeat_copy,associative_recall,mqar,parity,priority_sort,antipodal,n_back",
+        "--steps", "150", "--seeds", "2", "--jobs", "2", "--out", "runs/leaderboard",
+        env=_env(),
+    )  # fmt: skip
+    shutil.copyfile(ROOT / "runs" / "leaderboard" / "bench.png", ROOT / "docs" / "figures" / "leaderboard.png")
 
 
 @nox.session

@@ -32,7 +32,19 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
         "agc",
     ),
     "engrammar-titans": ("neural_memory", "ttt_linear", "ttt_mlp"),
-    "engrammar-tasks": ("copy", "repeat_copy", "associative_recall", "mqar", "parity", "antipodal"),
+    "engrammar-tasks": (
+        "copy",
+        "repeat_copy",
+        "associative_recall",
+        "mqar",
+        "parity",
+        "antipodal",
+        "priority_sort",
+        "n_back",
+        "sine",
+        "xor",
+        "babi_like",
+    ),
 }
 
 

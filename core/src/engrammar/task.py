@@ -38,7 +38,8 @@ class TaskBatch:
 
 class Task:
     """Base class of tasks. Subclasses set ``spec_cls``, ``metric_name`` and ``higher_is_better``
-    and implement ``in_features``, ``out_features``, ``sample``, ``loss`` and ``metrics``."""
+    and implement ``in_features``, ``out_features``, ``sample``, ``loss`` and ``metrics``; they
+    may state ``chance_level`` and ``threshold`` (what guessing scores, what counts as solved)."""
 
     spec_cls: ClassVar[type[TaskSpec]] = TaskSpec
     metric_name: ClassVar[str] = "loss"
@@ -58,6 +59,24 @@ class Task:
     @property
     def out_features(self) -> int:
         raise NotImplementedError
+
+    @property
+    def chance_level(self) -> float | None:
+        """The expected ``metric_name`` of a model that guesses (the constant best guess where the
+        targets are balanced); ``None`` when the task does not state one."""
+        return None
+
+    @property
+    def threshold(self) -> float | None:
+        """The ``metric_name`` value at which the task counts as solved (reached or beaten, in the
+        direction of ``higher_is_better``); ``None`` when the task does not state one."""
+        return None
+
+    def solved(self, metric: float) -> bool:
+        """Whether ``metric`` reaches :attr:`threshold` (never, without a threshold)."""
+        if self.threshold is None or metric != metric:  # NaN never counts
+            return False
+        return metric >= self.threshold if self.higher_is_better else metric <= self.threshold
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TaskBatch:
         """A batch drawn with ``generator`` only (same generator state -> same batch)."""

@@ -1,6 +1,6 @@
 """The ``engrammar`` command. Subcommands come from the entry-point group ``engrammar.commands``
-(core registers ``list``, ``describe`` and ``build``; ``engrammar-train`` adds ``train`` and
-``eval``), so any installed distribution can add its own. An entry point names a module with
+(core registers ``list``, ``describe`` and ``build``; ``engrammar-train`` adds ``train``,
+``eval`` and ``bench``), so any installed distribution can add its own. An entry point names a module with
 ``add_parser(subparsers)`` and ``run(args) -> int``; such modules must not import torch at import
 time (``engrammar list`` stays fast), only inside ``run``."""
 
@@ -16,7 +16,7 @@ __all__ = ["GROUP", "PROVIDED_BY", "installed_commands", "main"]
 GROUP = "engrammar.commands"
 
 #: First-party commands that another distribution provides: a missing one is named with its pip command.
-PROVIDED_BY = {"train": "engrammar-train", "eval": "engrammar-train", "audit": "engrammar-train"}
+PROVIDED_BY = dict.fromkeys(("train", "eval", "audit", "bench"), "engrammar-train")
 
 #: A command: its module, or a function that imports it (an entry point's ``load``).
 Command = Any | Callable[[], Any]

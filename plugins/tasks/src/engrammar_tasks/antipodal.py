@@ -68,6 +68,16 @@ class Antipodal(Task):
         return 2
 
     @property
+    def chance_level(self) -> float:
+        """A coin flip: 0.5 (a model that reads only the current input does better, see the docs)."""
+        return 0.5
+
+    @property
+    def threshold(self) -> float:
+        """Solved at 90% of the steps right (above the 84% of a memoryless reader at the defaults)."""
+        return 0.9
+
+    @property
     def pattern(self) -> Tensor:
         """μ: (D,)."""
         dim = self.spec.input_dim

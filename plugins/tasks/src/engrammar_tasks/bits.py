@@ -16,6 +16,23 @@ class BitTask(Task):
 
     metric_name = "bit_errors"
     higher_is_better = False
+    #: the share of scored bits that may be wrong for the task to count as solved
+    solved_error_rate = 0.05
+
+    @property
+    def scored_bits(self) -> float:
+        """The expected number of scored bits (masked positions x output width) per sequence."""
+        raise NotImplementedError
+
+    @property
+    def chance_level(self) -> float:
+        """Bits wrong per sequence when every bit is a coin flip: half the scored bits."""
+        return self.scored_bits / 2
+
+    @property
+    def threshold(self) -> float:
+        """Solved at 5% of the scored bits wrong (95% bit accuracy)."""
+        return self.solved_error_rate * self.scored_bits
 
     def loss(self, outputs: Tensor, batch: TaskBatch) -> Tensor:
         """Mean binary cross-entropy per target bit over masked positions (0 when none is masked)."""

@@ -46,6 +46,10 @@ class Copy(BitTask):
         return self.spec.bits
 
     @property
+    def scored_bits(self) -> float:
+        return self.spec.bits * (self.spec.min_length + self.spec.max_length) / 2
+
+    @property
     def sequence_length(self) -> int:
         return 2 * self.spec.max_length + 1
 

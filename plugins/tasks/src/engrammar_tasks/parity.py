@@ -38,6 +38,10 @@ class Parity(BitTask):
     def out_features(self) -> int:
         return 1
 
+    @property
+    def scored_bits(self) -> float:
+        return float(self.spec.length if self.spec.target == "running" else 1)
+
     def sample(self, batch_size: int, generator: torch.Generator) -> TaskBatch:
         inputs = random_bits((batch_size, self.spec.length, 1), generator)
         targets = inputs.cumsum(dim=1).remainder(2)

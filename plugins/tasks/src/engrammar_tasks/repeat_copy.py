@@ -53,6 +53,13 @@ class RepeatCopy(BitTask):
         return self.spec.bits + 1
 
     @property
+    def scored_bits(self) -> float:
+        s = self.spec
+        mean_length = (s.min_length + s.max_length) / 2
+        mean_repeats = (s.min_repeats + s.max_repeats) / 2
+        return (s.bits + 1) * (mean_length * mean_repeats + 1)  # every step also scores the end flag
+
+    @property
     def sequence_length(self) -> int:
         return self.spec.max_length * (self.spec.max_repeats + 1) + 2
 

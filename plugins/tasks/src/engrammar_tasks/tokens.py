@@ -18,6 +18,16 @@ class TokenTask(Task):
     higher_is_better = True
 
     @property
+    def chance_level(self) -> float:
+        """A guess among the values the answer can take, without memory: one over their number."""
+        return 1.0 / (self.vocab_size - self.vocab_size // 2)
+
+    @property
+    def threshold(self) -> float:
+        """Solved at 90% of the queries right."""
+        return 0.9
+
+    @property
     def vocab_size(self) -> int:
         return int(self.spec.vocab_size)  # type: ignore[attr-defined]
 
