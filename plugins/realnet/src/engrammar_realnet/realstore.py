@@ -169,7 +169,12 @@ def read_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
             if name.startswith(_OPTIMIZER):
                 index, key = name[len(_OPTIMIZER) :].split(".", 1)
                 state.setdefault(int(index), {})[key] = value
-        optimizer_state = {"state": state, "param_groups": saved_optimizer["param_groups"]}
+        # JSON has no tuples: a group's options (betas) come back as the tuples torch wrote.
+        groups = [
+            {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in group.items()}
+            for group in saved_optimizer["param_groups"]
+        ]
+        optimizer_state = {"state": state, "param_groups": groups}
     return {"model": model_state, "optimizer_state_dict": optimizer_state, "metadata": metadata}
 
 
