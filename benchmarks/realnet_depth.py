@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 import torch
+from realnet import RealNet, RealNetTrainer
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
-
-from realnet import RealNet, RealNetTrainer
 
 torch.set_num_threads(1)
 STEPS = (1, 2, 5, 10, 20)

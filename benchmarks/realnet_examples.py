@@ -23,9 +23,8 @@ import sys
 import time
 
 import torch
-from torch import nn
-
 from realnet import RealNet, RealNetTrainer
+from torch import nn
 
 torch.set_num_threads(1)
 SEEDS5 = range(5)
@@ -35,7 +34,9 @@ SEEDS3 = range(3)
 def xor() -> None:
     X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     Y = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
-    print("## XOR: RealNet(3, [0, 1], [2]), RealNetTrainer(gradient_persistence=0.1), fit(epochs=100, thinking_steps=5)")
+    print(
+        "## XOR: RealNet(3, [0, 1], [2]), RealNetTrainer(gradient_persistence=0.1), fit(epochs=100, thinking_steps=5)"
+    )
     print("| seed | outputs for 00, 01, 10, 11 after 100 epochs | all four right |")
     print("| --- | --- | --- |")
     for seed in SEEDS5:
@@ -79,13 +80,15 @@ def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
 def digits() -> None:
     x_train, x_test, y_train, y_test = digits_split()
     epochs, steps = 20, 5
-    print(f"\n## digits: RealNet(10, range(10), range(10), vocab_size=[64, 10], vocab_mode='continuous')")
+    print("\n## digits: RealNet(10, range(10), range(10), vocab_size=[64, 10], vocab_mode='continuous')")
     print(f"cross-entropy, lr=3e-3, batch 64, {epochs} epochs, thinking_steps={steps}; 1347 train / 450 test images")
     print("| seed | test accuracy | seconds |")
     print("| --- | --- | --- |")
     for seed in SEEDS3:
         torch.manual_seed(seed)
-        model = RealNet(num_neurons=10, input_ids=range(10), output_ids=range(10), vocab_size=[64, 10], vocab_mode="continuous")
+        model = RealNet(
+            num_neurons=10, input_ids=range(10), output_ids=range(10), vocab_size=[64, 10], vocab_mode="continuous"
+        )
         trainer = RealNetTrainer(model, loss_fn=nn.CrossEntropyLoss(), lr=3e-3, seed=seed)
         started = time.perf_counter()
         trainer.fit(x_train, y_train, epochs=epochs, batch_size=64, thinking_steps=steps)
@@ -124,7 +127,9 @@ def sequential() -> None:
     length, per_token, updates = 8, 2, 1500
     task, _ = build_task("parity", {"length": length})
     print(f"\n## sequential: running parity of {length} bits (engrammar-tasks' parity), bits as token ids")
-    print(f"RealNet(24, range(4), range(20, 24), vocab_size=[2, 2], vocab_mode='discrete'), steps = {per_token} per token,")
+    print(
+        f"RealNet(24, range(4), range(20, 24), vocab_size=[2, 2], vocab_mode='discrete'), steps = {per_token} per token,"
+    )
     print(f"cross-entropy at each token's last step (output_transform), lr=3e-3, {updates} batches of 32")
     print("| seed | bit accuracy (fresh sequences) | whole sequences right |")
     print("| --- | --- | --- |")

@@ -16,12 +16,11 @@ import tempfile
 from pathlib import Path
 
 import torch
+from realnet import RealNet, RealNetTrainer, transplant_weights
+from realnet.utils.realstore import save_checkpoint
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
-
-from realnet import RealNet, RealNetTrainer, transplant_weights
-from realnet.utils.realstore import save_checkpoint
 
 torch.set_num_threads(1)
 SEEDS = (0, 1, 2)
@@ -44,7 +43,9 @@ def test_accuracy(trainer: RealNetTrainer, x: torch.Tensor, y: torch.Tensor) -> 
     return (trainer.predict(x, thinking_steps=STEPS).argmax(-1) == y).float().mean().item()
 
 
-def steps_to_reach(model: RealNet, target: float, seed: int, split: tuple[torch.Tensor, ...]) -> tuple[int | None, float, float]:
+def steps_to_reach(
+    model: RealNet, target: float, seed: int, split: tuple[torch.Tensor, ...]
+) -> tuple[int | None, float, float]:
     """Optimizer steps until the test accuracy is >= target (None: not within the budget), the
     accuracy before training, and the accuracy at the end of the budget."""
     x_train, x_test, y_train, y_test = split

@@ -17,11 +17,10 @@ import statistics
 from collections.abc import Callable
 
 import torch
+from realnet import RealNet, RealNetTrainer
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
-
-from realnet import RealNet, RealNetTrainer
 
 torch.set_num_threads(1)
 SEEDS = (0, 1, 2)
@@ -55,7 +54,9 @@ VARIANTS: dict[str, tuple[dict[str, float], Callable[[RealNetTrainer, int], None
 }
 
 
-def run(options: dict[str, float], after_epoch: Callable[[RealNetTrainer, int], None] | None, seed: int, split) -> tuple[float, float]:
+def run(
+    options: dict[str, float], after_epoch: Callable[[RealNetTrainer, int], None] | None, seed: int, split
+) -> tuple[float, float]:
     x_train, x_test, y_train, y_test = split
     torch.manual_seed(seed)
     model = RealNet(24, range(10), range(14, 24), vocab_size=[64, 10], vocab_mode="continuous")
@@ -77,7 +78,7 @@ def main() -> None:
     for name, (options, after_epoch) in VARIANTS.items():
         results = [run(options, after_epoch, seed, split) for seed in SEEDS]
         accuracies = [a for a, _ in results]
-        loss = statistics.mean(l for _, l in results)
+        loss = statistics.mean(last for _, last in results)
         print(
             f"| {name} | {statistics.mean(accuracies):.3f} | {min(accuracies):.3f} | {max(accuracies):.3f} | {loss:.3f} |",
             flush=True,

@@ -15,6 +15,14 @@ TestRealNetThinking = conformance_tests(
 )
 TestRealNetGelu = conformance_tests(
     "realnet",
-    specs=[{"num_neurons": 6, "out_features": 3, "thinking_steps": 2, "activation": "gelu", "weight_init": "xavier_uniform"}],
+    specs=[
+        {
+            "num_neurons": 6,
+            "out_features": 3,
+            "thinking_steps": 2,
+            "activation": "gelu",
+            "weight_init": "xavier_uniform",
+        }
+    ],
     in_features=WIDTHS,
 )

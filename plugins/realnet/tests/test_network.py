@@ -60,7 +60,7 @@ def test_sequential_mode_spreads_silent_steps_between_tokens() -> None:
     torch.manual_seed(1)
     model = RealNet(5, [0, 1], [4]).double()
     x = torch.randn(2, 3, 2, dtype=torch.float64)
-    all_states, final = model(x, steps=7)
+    all_states, _ = model(x, steps=7)
     drives: list[torch.Tensor | None] = [None] * 7
     for k, t in enumerate(injection_steps(3, 7)):
         drives[t] = placed(model, x[:, k])
@@ -84,7 +84,9 @@ def test_token_ids_go_through_the_embedding_and_the_decoder_gives_the_outputs() 
 
 
 def test_asymmetric_vocabulary_maps_pixels_to_classes() -> None:
-    model = RealNet(num_neurons=10, input_ids=range(10), output_ids=range(10), vocab_size=[784, 10], vocab_mode="continuous")
+    model = RealNet(
+        num_neurons=10, input_ids=range(10), output_ids=range(10), vocab_size=[784, 10], vocab_mode="continuous"
+    )
     outputs, _ = model(torch.rand(3, 784), steps=4)
     assert outputs.shape == (3, 4, 10)
     assert model.embedding is None and model.projection.in_features == 784
@@ -205,3 +207,18 @@ def test_the_memory_is_built_by_name_and_thinks_between_inputs() -> None:
     torch.testing.assert_close(state["neurons"], final)
     with pytest.raises(SpecError, match=r"in_features: 6 inputs need as many input neurons"):
         engrammar.build("realnet", in_features=6, num_neurons=5, out_features=2)
+
+
+def test_the_example_wiring_builds_and_trains_with_engrammar_train() -> None:
+    from pathlib import Path
+
+    import engrammar_train
+
+    wiring = Path(__file__).resolve().parents[1] / "examples" / "realnet_parity.yaml"
+    model = engrammar.build(str(wiring))
+    y, _ = model(torch.rand(2, 4, 1))
+    assert y.shape == (2, 4, 8)
+    x = torch.randint(0, 2, (16, 6, 1)).float()
+    targets = x.cumsum(1).remainder(2)
+    history = engrammar_train.fit(str(wiring), (x, targets), loss="bce", steps=3, batch_size=8, lr=3e-3)
+    assert history.step == 3 and history.model.nodes["core"].spec.thinking_steps == 3

@@ -56,7 +56,9 @@ def test_strict_loading_names_the_mismatch_and_strict_false_loads_what_fits(tmp_
     path = save_checkpoint(trained().model, None, 1, 0.5, tmp_path / "small.safetensors")
     bigger = RealNet(6, [0, 1], [2], vocab_size=[-1, 3])
     decoder_before = bigger.decoder.weight.detach().clone()
-    with pytest.raises(SpecError, match=r"small\.safetensors: does not fit the model \(weight: checkpoint \(4, 4\), model \(6, 6\)"):
+    with pytest.raises(
+        SpecError, match=r"small\.safetensors: does not fit the model \(weight: checkpoint \(4, 4\), model \(6, 6\)"
+    ):
         load_checkpoint(bigger, None, path)
     info = load_checkpoint(bigger, None, path, strict=False)
     assert set(info["skipped"]) == {"weight", "bias"} and set(info["loaded"]) == {"decoder.weight", "decoder.bias"}
@@ -126,7 +128,9 @@ def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path) -> None:
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     with open(path, "wb") as file:
-        pickle.dump({"model_state_dict": {"weight": torch.zeros(2, 2)}, "hook": _Payload(str(marker))}, file, protocol=2)
+        pickle.dump(
+            {"model_state_dict": {"weight": torch.zeros(2, 2)}, "hook": _Payload(str(marker))}, file, protocol=2
+        )
     with pytest.raises(SpecError, match=r"evil\.pth: refused: the file holds objects other than tensors"):
         get_checkpoint_info(path)
     with pytest.raises(SpecError, match="refused"):

@@ -145,7 +145,9 @@ def test_the_default_optimizer_follows_device_and_the_bnb_switches(monkeypatch, 
     assert type(chosen) is torch.optim.AdamW and "torch AdamW (the device is cpu" in capsys.readouterr().err
     made = []
     monkeypatch.setattr(trainer_module, "bitsandbytes_available", lambda: True)
-    monkeypatch.setattr(trainer_module.AdamW8bitTrick, "make", lambda self, params, **kw: made.append(self.spec.backend) or "8-bit")
+    monkeypatch.setattr(
+        trainer_module.AdamW8bitTrick, "make", lambda self, params, **kw: made.append(self.spec.backend) or "8-bit"
+    )
     assert trainer_module.default_optimizer(model, config, torch.device("cuda")) == "8-bit" and made == ["bitsandbytes"]
     assert "bitsandbytes AdamW8bit" in capsys.readouterr().err
     monkeypatch.setenv("NO_BNB", "1")

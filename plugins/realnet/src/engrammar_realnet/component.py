@@ -74,5 +74,7 @@ class RealNetMemory(Component):
         def drives(t: int) -> Tensor | None:
             return drive if t == 0 else None
 
-        _, neurons = think(self.weight, self.bias, ACTIVATIONS[s.activation], state["neurons"], drives, s.thinking_steps)
+        _, neurons = think(
+            self.weight, self.bias, ACTIVATIONS[s.activation], state["neurons"], drives, s.thinking_steps
+        )
         return neurons[:, s.num_neurons - s.out_features :], {"neurons": neurons}

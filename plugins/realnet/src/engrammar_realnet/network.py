@@ -94,7 +94,9 @@ class RealNet(nn.Module):
         if not 0.0 <= float(dropout_rate) < 1.0:
             raise SpecError("dropout_rate", f"must be in [0, 1), got {dropout_rate!r}")
         if weight_init not in WEIGHT_INITS:
-            raise SpecError("weight_init", f"unknown weight_init {weight_init!r} (choose from {', '.join(WEIGHT_INITS)})")
+            raise SpecError(
+                "weight_init", f"unknown weight_init {weight_init!r} (choose from {', '.join(WEIGHT_INITS)})"
+            )
         activation_fn(activation)
         if vocab_mode not in VOCAB_MODES:
             raise SpecError("vocab_mode", f"must be one of {', '.join(VOCAB_MODES)}, got {vocab_mode!r}")
@@ -159,9 +161,7 @@ class RealNet(nn.Module):
 
     # ---- running ----------------------------------------------------------------------------
 
-    def forward(
-        self, x_input: Any, steps: int = 1, current_state: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x_input: Any, steps: int = 1, current_state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Run the network for ``steps`` thinking steps on ``x_input`` (see the module docstring
         for the shapes). Returns ``(all_states (B, steps, N), final_state (B, N))``, or with a
         decoder ``(outputs (B, steps, v_out), final_state (B, N))``."""
@@ -241,7 +241,8 @@ class RealNet(nn.Module):
             return self.embedding(x.long()), x.dim() == 2
         if x.dim() not in (2, 3):
             raise SpecError(
-                "x_input", f"float input must be (B, D) (pulse or continuous) or (B, T, D) (a sequence), got {tuple(x.shape)}"
+                "x_input",
+                f"float input must be (B, D) (pulse or continuous) or (B, T, D) (a sequence), got {tuple(x.shape)}",
             )
         x = x.to(self.weight.dtype)
         width = x.shape[-1]

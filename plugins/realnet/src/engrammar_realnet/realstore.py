@@ -256,8 +256,12 @@ def transplant_weights(
     model.load_state_dict(new_state, strict=False)
     if verbose:
         moved = {k: v for k, v in report.items() if v != "kept"}
-        sizes = ", ".join(f"{k} {tuple(saved[k].shape)}->{tuple(own[k].shape)}" for k, v in moved.items() if v == "transplanted")
-        print(f"transplant: {len(moved)}/{len(report)} tensors from {checkpoint_path}" + (f" ({sizes})" if sizes else ""))
+        sizes = ", ".join(
+            f"{k} {tuple(saved[k].shape)}->{tuple(own[k].shape)}" for k, v in moved.items() if v == "transplanted"
+        )
+        print(
+            f"transplant: {len(moved)}/{len(report)} tensors from {checkpoint_path}" + (f" ({sizes})" if sizes else "")
+        )
     return report
 
 

@@ -229,9 +229,7 @@ class RealNetTrainer:
 
     # ---- plasticity -----------------------------------------------------------------------
 
-    def regenerate_synapses(
-        self, threshold: float | None = None, percentage: float | None = None
-    ) -> tuple[int, int]:
+    def regenerate_synapses(self, threshold: float | None = None, percentage: float | None = None) -> tuple[int, int]:
         """Darwinian regeneration now (the ``darwinian_regeneration`` trick): every weight entry
         with |w| < ``threshold`` (default 0.01), or the ``percentage`` of smallest |w|, is drawn
         again from the model's initialisation and its optimizer moments are zeroed. Returns
