@@ -70,6 +70,7 @@ SPECS: dict[str, list[dict[str, Any]]] = {
         {"in_features": 3, **DELTANET, "chunk_size": 3, "conv_size": 2},
         {"in_features": 3, **DELTANET, "mode": "recurrent"},
     ],
+    "z2_seam": [{"in_features": 3, "hidden_size": 4}, {"in_features": 3, "hidden_size": 2, "orthogonal_flip": True}],
     "kv_attention": [
         {"in_features": 3, **ATTENTION},  # cache grows
         {"in_features": 3, **ATTENTION, "max_length": 2, "persistent_slots": 2},

@@ -17,7 +17,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "engrammar-attention": ("kv_attention", "sliding_window", "persistent_memory", "attention_memory", "short_term"),
     "engrammar-controllers": ("lstm", "gru", "mlp", "transformer"),
     "engrammar-dnc": ("dnc",),
-    "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),
+    "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet", "z2_seam"),
     "engrammar-ntm": ("ntm",),
     "engrammar-realnet": ("realnet",),
     "engrammar-routers": ("softmax_router", "topk_router", "hash_router", "token_router"),
