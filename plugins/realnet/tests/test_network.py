@@ -217,8 +217,8 @@ def test_the_example_wiring_builds_and_trains_with_engrammar_train() -> None:
     wiring = Path(__file__).resolve().parents[1] / "examples" / "realnet_parity.yaml"
     model = engrammar.build(str(wiring))
     y, _ = model(torch.rand(2, 4, 1))
-    assert y.shape == (2, 4, 8)
+    assert y.shape == (2, 4, 4)
     x = torch.randint(0, 2, (16, 6, 1)).float()
     targets = x.cumsum(1).remainder(2)
     history = engrammar_train.fit(str(wiring), (x, targets), loss="bce", steps=3, batch_size=8, lr=3e-3)
-    assert history.step == 3 and history.model.nodes["core"].spec.thinking_steps == 3
+    assert history.step == 3 and history.model.nodes["core"].spec.thinking_steps == 2
