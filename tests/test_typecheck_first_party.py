@@ -95,6 +95,8 @@ SPECS: dict[str, list[dict[str, Any]]] = {
     ],
     "hash_router": [{"in_features": 3, "num_experts": 2}, {"in_features": 3, "num_experts": 3, "key": "position"}],
     "token_router": [{"in_features": 3, "num_states": 3, "state_dim": 4, "num_heads": 2}],
+    "pulse": [{"in_features": 3, "num_states": 3, "state_dim": 4, "num_heads": 2, "enable_communication": True}],
+    "nsm": [{"in_features": 3, "num_states": 4, "state_dim": 2, "num_heads": 1, "gate_type": "lstm"}],
 }
 CASES = [(name, spec) for name, specs in SPECS.items() for spec in specs]
 
