@@ -228,3 +228,6 @@ def figures(session: nox.Session) -> None:
         "--out", "docs/figures/gated_delta", "--time-range", "0", "200",
         env=_env(),
     )  # fmt: skip
+    session.run(
+        "python", "benchmarks/realnet_depth.py", "--plot", "docs/figures/realnet/thinking_steps.png", env=_env()
+    )

@@ -59,6 +59,7 @@ SPECS: dict[str, list[dict[str, Any]]] = {
         {"in_features": 3, **NTM, "num_reads": 2, "num_writes": 2, "shift_range": 2},
         {"in_features": 3, **NTM, "pass_through": True, "trace": True},
     ],
+    "realnet": [{"in_features": 3, "num_neurons": 5, "out_features": 2, "thinking_steps": 2}],
     "gated_delta_rnn": [
         {"in_features": 3, "hidden_size": 4, "delta_rank": 2},
         {"in_features": 3, "hidden_size": 3, "delta_rank": 1, "use_parallel_scan": False},

@@ -20,6 +20,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet", "z2_seam"),
     "engrammar-ntm": ("ntm",),
     "engrammar-pulse": ("pulse", "nsm", "prune_states"),
+    "engrammar-realnet": ("realnet",),
     "engrammar-routers": ("softmax_router", "topk_router", "hash_router", "token_router"),
     "engrammar-tricks": (
         "ghost_gradients",

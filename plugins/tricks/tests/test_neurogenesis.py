@@ -57,3 +57,61 @@ def test_a_node_that_cannot_grow_is_named() -> None:
         run(ELMAN_WIRING, "echo_for_tricks", steps=1, hooks=[Neurogenesis(every=1, node="out")], overrides=MOMENTUM)
     with pytest.raises(SpecError, match="^neurogenesis: give either every or patience"):
         Neurogenesis()
+
+
+class _GrowableRecurrence(torch.nn.Module):
+    """A model that is not a wiring and implements ``grow`` itself: h ← tanh(h W + x)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(width, width) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.new_zeros(x.shape[0], self.weight.shape[0])
+        for t in range(x.shape[1]):
+            h = torch.tanh(h @ self.weight + torch.nn.functional.pad(x[:, t], (0, self.weight.shape[0] - x.shape[-1])))
+        return h[:, :2]
+
+    def grow(self, amount, *, generator=None, outgoing_std=0.01):
+        from engrammar.nn.growth import Growth, Resized
+
+        old = self.weight.shape[0]
+        grown = _GrowableRecurrence(old + amount)
+        with torch.no_grad():
+            grown.weight.zero_()
+            grown.weight[:old, :old] = self.weight
+            grown.weight[old:, :old] = torch.randn(amount, old, generator=generator) * outgoing_std
+        kept = torch.arange(old)
+        return Growth(grown, (Resized("weight", self.weight, grown.weight, (kept, kept)),), None, lambda s: s)
+
+
+class _LoopTrainer:
+    """The attributes a trick reads, from a hand-written loop."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        self.step = 0
+
+
+def test_a_model_that_grows_itself_grows_in_place_with_its_momentum() -> None:
+    torch.manual_seed(0)
+    model = _GrowableRecurrence(4)
+    trainer = _LoopTrainer(model)
+    x = torch.randn(3, 5, 2)
+    model(x).square().sum().backward()
+    trainer.optimizer.step()
+    momentum = trainer.optimizer.state[model.weight]["momentum_buffer"].clone()
+    before = model(x).detach()
+    trick = Neurogenesis(amount=2, every=1, outgoing_std=0.5)
+    trick.generators.start(0)
+    trick.grow(trainer, step=1)
+    assert trainer.model is model and model.weight.shape == (6, 6)  # the same object, grown
+    assert trick.events == [{"step": 1, "node": "", "amount": 2}]
+    torch.testing.assert_close(model(x), before, rtol=0, atol=1e-6)  # the new neurons are silent
+    (param,) = trainer.optimizer.param_groups[0]["params"]
+    assert param is model.weight
+    carried = trainer.optimizer.state[model.weight]["momentum_buffer"]
+    assert torch.equal(carried[:4, :4], momentum) and torch.all(carried[4:] == 0)
+    trick.grow(trainer, step=2, amount=1)  # an amount other than the spec's
+    assert model.weight.shape == (7, 7) and trick.events[-1]["amount"] == 1

@@ -13,7 +13,9 @@ grow) gains ``amount`` hidden units through the growth protocol of :mod:`engramm
   rebuilds the grown model) and a resumed run grows a fresh model to match before loading.
 
 Components opt in by implementing ``grow(amount)`` (``lstm``, ``gru`` and ``mlp`` do); asking a node
-that does not to grow is an error naming it. One process only (a data-parallel wrapper holds the
+that does not to grow is an error naming it. A model that is not a wiring but implements ``grow``
+itself (RealNet's network) grows as a whole and in place: the grown module's parameters, buffers
+and attributes replace the model's own, so every reference to the model sees the larger one. One process only (a data-parallel wrapper holds the
 parameters it was set up with). Each growth is logged (``neurogenesis.units``: units added so far,
 ``neurogenesis.parameters``: the model's parameter count) and listed in :attr:`events`.
 """
@@ -32,7 +34,10 @@ from engrammar.spec import SpecError, field, ge, spec, unstructure
 from .optimizer_state import migrate_parameters
 from .trick import CHECKPOINT_KEY, Generators, Trick, log_metrics
 
-__all__ = ["Neurogenesis", "NeurogenesisSpec"]
+__all__ = ["WHOLE_MODEL", "Neurogenesis", "NeurogenesisSpec"]
+
+#: the ``node`` of a growth event where the model itself (not a node of a wiring) grew
+WHOLE_MODEL = ""
 
 
 @spec
@@ -106,8 +111,11 @@ class Neurogenesis(Trick):
     # ---- growing -------------------------------------------------------------------------------
 
     def node_of(self, model: Any) -> str:
-        """The node that grows: ``node``, or the first node of the wiring that can."""
+        """The node that grows: ``node``, or the first node of the wiring that can; ``""`` for a
+        model that is not a wiring and grows as a whole."""
         nodes = getattr(model, "nodes", None)
+        if nodes is None and can_grow(model) and self.spec.node in (None, WHOLE_MODEL):
+            return WHOLE_MODEL
         if nodes is None:
             raise SpecError(self.name, f"grows a node of a wiring; the model is a {type(model).__name__}")
         if self.spec.node is not None:
@@ -127,18 +135,30 @@ class Neurogenesis(Trick):
                 return name
         raise SpecError(self.name, f"no node of the wiring can grow (nodes: {', '.join(nodes)})")
 
-    def grow(self, trainer: Any, step: int) -> None:
-        """Grow now (unless ``max_growths`` is reached): model, optimizer and recorded spec."""
+    def grow(self, trainer: Any, step: int, amount: int | None = None) -> None:
+        """Grow now (unless ``max_growths`` is reached) by ``amount`` units (default: the spec's):
+        model, optimizer and recorded spec."""
         if self.spec.max_growths is not None and len(self.events) >= self.spec.max_growths:
             return
+        amount = self.spec.amount if amount is None else int(amount)
+        if amount < 1:
+            raise SpecError(f"{self.name}.amount", f"must be >= 1, got {amount}")
         node = self.node_of(trainer.model)
-        self._apply(trainer, node, self.spec.amount, self.generators.on(torch.device("cpu")))
-        self.events.append({"step": step, "node": node, "amount": self.spec.amount})
+        self._apply(trainer, node, amount, self.generators.on(torch.device("cpu")))
+        self.events.append({"step": step, "node": node, "amount": amount})
         units = sum(int(event["amount"]) for event in self.events)
         parameters = sum(p.numel() for p in trainer.model.parameters())
         log_metrics(trainer, {f"{self.name}.units": units, f"{self.name}.parameters": parameters})
 
     def _apply(self, trainer: Any, node: str, amount: int, generator: torch.Generator) -> None:
+        if node == WHOLE_MODEL:
+            model = trainer.model
+            growth = model.grow(amount, generator=generator, outgoing_std=self.spec.outgoing_std)
+            if growth.component is not model:
+                # In place: whoever holds the model (the user, the trainer) now holds the grown one.
+                model.__dict__.update(growth.component.__dict__)
+            migrate_parameters(trainer.optimizer, growth.resized, path=self.name)
+            return
         growth = grow_node(trainer.model, node, amount, generator=generator, outgoing_std=self.spec.outgoing_std)
         migrate_parameters(trainer.optimizer, growth.resized, path=self.name)
         recipe = getattr(trainer, "recipe", None)

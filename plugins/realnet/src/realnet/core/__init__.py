@@ -1,0 +1,1 @@
+"""``realnet.core``: the network."""

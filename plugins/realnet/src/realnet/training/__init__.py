@@ -1,0 +1,1 @@
+"""``realnet.training``: the trainer."""

@@ -1,0 +1,1 @@
+"""``realnet.utils``: data helpers, checkpoints (realstore), neurogenesis."""
