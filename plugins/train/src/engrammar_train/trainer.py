@@ -52,6 +52,7 @@ from .loggers import JsonLinesLogger, PlotLogger
 from .metrics import METRICS_NAME
 from .monitor import Monitor
 from .optim import make_optimizer, make_scheduler
+from .param_groups import SlowUpdates, assign_parameters, split_param_groups
 from .progress import ProgressBar
 from .scoring import evaluate_batches, evaluate_model, to_device
 
@@ -132,6 +133,7 @@ class Trainer:
         self.hooks = hooks if isinstance(hooks, pluggy.PluginManager) else make_plugin_manager(hooks)
         self._add_extensions()  # before the optimizer: a trick may supply it
         raw_optimizer = optimizer if optimizer is not None else self._make_optimizer()
+        self.slow_updates = self._param_groups(raw_optimizer)
         self.optimizer = self.fabric.setup_optimizers(raw_optimizer)
         if isinstance(data, TensorBatches):
             data.rank, data.world_size = self.rank, self.world_size
@@ -196,6 +198,16 @@ class Trainer:
         if len(offered) > 1:
             raise SpecError("train.tricks", f"{len(offered)} tricks each supply the optimizer; enable at most one")
         return offered[0] if offered else make_optimizer(parameters, self.config)
+
+    def _param_groups(self, optimizer: torch.optim.Optimizer) -> SlowUpdates:
+        """Cut ``train.param_groups`` out of the optimizer's groups (see :mod:`.param_groups`)."""
+        groups = self.config.param_groups
+        if groups and self._sharded:
+            raise SpecError("train.param_groups", "need a strategy that keeps whole parameters (not fsdp)")
+        assigned = assign_parameters(self.model, groups)
+        if groups:
+            split_param_groups(optimizer, self.model, groups, assigned)
+        return SlowUpdates(groups, assigned)
 
     def add_extension(self, extension: object, name: str) -> None:
         """Register a trick or logger object (checked like the configured ones)."""
@@ -291,6 +303,8 @@ class Trainer:
         self.hooks.hook.after_backward(trainer=self)
         limit = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = self.fabric.clip_gradients(self.module, self.optimizer, max_norm=limit, error_if_nonfinite=False)
+        if self.slow_updates:
+            self.slow_updates.prepare(self.model, self.step + 1)
         self.hooks.hook.before_optimizer_step(trainer=self, optimizer=self.optimizer)
         self.optimizer.step()
         self.hooks.hook.after_optimizer_step(trainer=self, optimizer=self.optimizer)
@@ -436,6 +450,8 @@ class Trainer:
             "last_eval": dict(self.last_eval),
             "monitor": self.monitor.state(),
         }
+        if self.slow_updates:
+            checkpoint["slow_gradients"] = self.slow_updates.state()
         self.hooks.hook.on_checkpoint_save(trainer=self, checkpoint=checkpoint)
         return checkpoint
 
@@ -510,6 +526,8 @@ class Trainer:
         self._iterator = None
         self.last_eval = dict(checkpoint.get("last_eval") or {})
         self.monitor.load_state(dict(checkpoint.get("monitor") or {}))
+        if self.slow_updates:
+            self.slow_updates.load_state(dict(checkpoint.get("slow_gradients") or {}), self.device)
         self.hooks.hook.on_checkpoint_load(trainer=self, checkpoint=checkpoint)
 
     # ---- the loop ----------------------------------------------------------------------------
