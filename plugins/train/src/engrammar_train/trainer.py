@@ -49,7 +49,7 @@ from .devices import input_dtype, make_fabric, shards_gradients
 from .errors import CheckpointWriteError, NonFiniteLossError
 from .extensions import load_logger, load_trick, register_checked
 from .loggers import JsonLinesLogger, PlotLogger
-from .metrics import METRICS_NAME
+from .metrics import METRICS_NAME, ComponentMetrics
 from .monitor import Monitor
 from .optim import make_optimizer, make_scheduler
 from .param_groups import SlowUpdates, assign_parameters, split_param_groups
@@ -265,6 +265,7 @@ class Trainer:
         batch = items[-1][0]
         backward_passes = self._backward_passes(items)
         passes_done = 0
+        reported = ComponentMetrics()
         for batch, _ in items:
             batch = to_device(batch, self.device, self.input_dtype)
             length = batch.inputs.shape[1]
@@ -285,6 +286,7 @@ class Trainer:
                     auxiliary = self._auxiliary_losses(record)
                     for extra in auxiliary:
                         loss = loss + extra * (part.inputs.shape[1] / length) * terms_share
+                reported.add(record.metrics, part.inputs.shape[1])
                 parts.append(y.detach().float())
                 if self._sharded or bool(part.mask.any()) or auxiliary:
                     for extra in self.hooks.hook.before_backward(trainer=self, loss=loss):
@@ -313,7 +315,13 @@ class Trainer:
         self.step += 1
         if isinstance(self.source, GeneratedBatches):
             self.epoch = self.step // cfg.eval_every
-        return {"loss": loss_value, "grad_norm": float(grad_norm), "outputs": outputs, "batch": batch}
+        return {
+            "loss": loss_value,
+            "grad_norm": float(grad_norm),
+            "outputs": outputs,
+            "batch": batch,
+            "components": reported.means(),
+        }
 
     def _backward_passes(self, items: list[tuple[TaskBatch, int | None]]) -> int:
         # The sharded strategy runs every chunk's backward pass (so that its last one syncs).
@@ -599,6 +607,7 @@ class Trainer:
         name = self.task.metric_name
         started = time.perf_counter()
         window: list[float] = []
+        components = ComponentMetrics()
         with self._determinism(), ProgressBar(self.total_steps, self.step, self.progress) as bar:
             self.hooks.hook.on_train_start(trainer=self)
             if self.step == 0 and stop > 0:  # the untrained model's score starts the curves
@@ -613,6 +622,7 @@ class Trainer:
                 except NonFiniteLossError as err:
                     raise NonFiniteLossError(self._non_finite_message(err.args[0])) from None
                 window.append(result["loss"])
+                components.add(result["components"], 1.0)
                 ended_epoch = False
                 if self.step % self.config.log_every == 0 or self.step == stop:
                     batch_metrics = self.task.metrics(result["outputs"], result["batch"])
@@ -624,9 +634,11 @@ class Trainer:
                         "grad_norm": result["grad_norm"],
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "seconds": round(time.perf_counter() - started, 3),
+                        **components.means(),
                     }
                     self.log(record)
                     window.clear()
+                    components = ComponentMetrics()
                     self._shown = f"loss {record['loss']:.4f}  {name} {batch_metrics.get(name, float('nan')):.4g}"
                     evaluated = f"  (eval {self.last_eval.get(name, float('nan')):.4g})" if self.last_eval else ""
                     bar.update(self.step, self._shown + evaluated)
@@ -706,5 +718,6 @@ class Trainer:
     def plots(self) -> list[Path]:
         if self.out_dir is None:
             return []
-        curves = [p for p in (self.out_dir / "loss.png", self.out_dir / f"{self.task.metric_name}.png") if p.is_file()]
+        names = dict.fromkeys(("loss.png", f"{self.task.metric_name}.png", "components.png"))
+        curves = [self.out_dir / name for name in names if (self.out_dir / name).is_file()]
         return curves + sorted((self.out_dir / "trace").glob("*.png"))
