@@ -124,23 +124,23 @@ def demo_lstm_ema(feedback: bool) -> Wiring:
 
 
 def titans(kind: str) -> Wiring:
-    """examples/titans_mac.yaml, titans_mag.yaml and titans_mal.yaml (plugins: titans, controllers)."""
+    """examples/titans_mac.yaml, titans_mag.yaml and titans_mal.yaml (plugins: titans, attention)."""
     w = Wiring(f"titans_{kind}", in_features=8)
     embed = w.node("embed", "linear", out_features=64, inputs=w.x)
     memory = {"hidden_size": 64, "num_heads": 2, "head_dim": 32, "chunk_size": 16}
-    window = {"hidden_size": 64, "num_layers": 1, "num_heads": 4, "window": 16}
+    window = {"hidden_size": 64, "num_heads": 4, "head_dim": 16, "window": 16, "persistent_slots": 4}
     if kind == "mal":
         mem = w.node("mem", "neural_memory", **memory, inputs=embed)
-        w.node("attn", "transformer", **window, inputs=mem)
+        w.node("attn", "sliding_window", **window, inputs=mem)
         w.output("attn")
     elif kind == "mag":
-        attn = w.node("attn", "transformer", **window, inputs=embed)
+        attn = w.node("attn", "sliding_window", **window, inputs=embed)
         mem = w.node("mem", "neural_memory", **memory, inputs=embed)
         w.node("gate", "residual_gate", path=mem, bypass=attn)
         w.output("gate")
     else:
         mem = w.node("mem", "neural_memory", **memory, read_before_update=True, inputs=embed)
-        w.node("attn", "transformer", **window, inputs=[embed, mem])
+        w.node("attn", "sliding_window", **window, inputs=[embed, mem])
         w.output("attn")
     return w
 

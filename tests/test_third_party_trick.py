@@ -61,3 +61,21 @@ def test_a_bad_option_is_named(site: Path) -> None:
     code = "import engrammar; engrammar.build('acme_counter', pth='x')"
     failed = run(site, "-c", code)
     assert failed.returncode != 0 and "acme_counter.pth: unknown field; did you mean 'path'?" in failed.stderr
+
+
+def test_engrammar_train_runs_it_from_the_command_line(site: Path, tmp_path: Path) -> None:
+    counts, out = tmp_path / "counts.json", tmp_path / "run"
+    arguments = ["train", "lstm", "--task", "copy", "--steps", "2", "--batch-size", "2", "--out", str(out)]
+    settings = ["hidden_size=4", "task.bits=2", "task.max_length=2", "train.eval_every=2"]
+    trick = ["--trick", f"acme_counter:path={counts}", "--no-progress"]
+    result = run(site, "-m", "engrammar.cli", *arguments, *trick, *(f"--set={s}" for s in settings), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(counts.read_text()) == {
+        "after_backward": 2,
+        "after_optimizer_step": 2,
+        "on_epoch_end": 1,
+        "on_train_end": 1,
+        "on_train_start": 1,
+    }
+    saved = json.loads((out / "spec.json").read_text())
+    assert saved["train"]["tricks"] == [f"acme_counter:path={counts}"]

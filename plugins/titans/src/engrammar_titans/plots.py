@@ -58,7 +58,7 @@ def plot_trace(
 
 def plot_training(run: str | Path, out: str | Path | None = None) -> Path:
     """The memories' metrics over a run's training steps (``<node>.inner_loss``, ``.lr``,
-    ``.momentum``, ``.decay`` in the training lines of ``metrics.jsonl``): one panel per metric
+    ``.momentum``, ``.decay``, ``.weight_norm`` in the training lines of ``metrics.jsonl``): one panel per metric
     name, a line per node. Writes ``<run>/memory_metrics.png`` (or ``out``) and returns its path."""
     run = Path(run)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]

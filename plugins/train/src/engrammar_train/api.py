@@ -29,6 +29,7 @@ __all__ = ["TrainResult", "resume_from", "split_overrides", "train"]
 #: Prefixes of ``--set`` keys that go to the task's spec and to the trainer's config; any other key
 #: goes to the model (a dotted path into a wiring, or a field of a component built by name).
 TASK_PREFIX, TRAIN_PREFIX = "task.", "train."
+GROUPS_PREFIX = "train.param_groups."
 
 
 @attrs.frozen
@@ -63,11 +64,30 @@ def split_overrides(
     for key, value in items:
         if key.startswith(TASK_PREFIX):
             task[key[len(TASK_PREFIX) :]] = value
+        elif key.startswith(GROUPS_PREFIX):
+            # train.param_groups.<module path>.<field>: the path itself holds dots
+            path, _, name = key[len(GROUPS_PREFIX) :].rpartition(".")
+            if not path:
+                raise SpecError(key, "expected train.param_groups.<module path>.<field>=VALUE")
+            config.setdefault("param_groups", {}).setdefault(path, {})[name] = value
         elif key.startswith(TRAIN_PREFIX):
             config[key[len(TRAIN_PREFIX) :]] = value
         else:
             model[key] = value
     return model, task, config
+
+
+def _merged_groups(base: Any, overrides: Any) -> Any:
+    """``train.param_groups`` of a settings file with the command line's added path by path."""
+    if not isinstance(base, Mapping) or not isinstance(overrides, Mapping):
+        return overrides if overrides is not None else (base if base is not None else {})
+    merged = {path: dict(fields) if isinstance(fields, Mapping) else fields for path, fields in base.items()}
+    for path, fields in overrides.items():
+        if isinstance(merged.get(path), dict) and isinstance(fields, Mapping):
+            merged[path].update(fields)
+        else:
+            merged[path] = fields
+    return merged
 
 
 def _number(value: Any) -> Any:
@@ -111,6 +131,7 @@ def train(
     base = unstructure(config) if isinstance(config, TrainConfig) else dict(config or {})
     explicit = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     merged = migrate_config({**base, **config_overrides, **explicit})
+    merged["param_groups"] = _merged_groups(base.get("param_groups"), config_overrides.get("param_groups"))
     merged["tricks"] = [*merged.get("tricks", ()), *tricks]
     merged["loggers"] = [*merged.get("loggers", ()), *loggers]
     train_config = structure(merged, TrainConfig, path="train")

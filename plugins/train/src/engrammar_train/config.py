@@ -9,6 +9,8 @@ from typing import Any
 
 from engrammar.spec import between, field, ge, gt, one_of, optional, spec
 
+from .param_groups import ParamGroupSpec
+
 __all__ = [
     "MONITOR_MODES",
     "OPTIMIZERS",
@@ -110,6 +112,11 @@ class TrainConfig:
         default="32-true", validator=one_of(*PRECISIONS), doc="32-true, 64-true, bf16-mixed, 16-mixed, bf16-true, ..."
     )
     deterministic: bool = field(default=False, doc="torch.use_deterministic_algorithms for the run")
+    param_groups: dict[str, ParamGroupSpec] = field(
+        factory=dict,
+        hash=False,
+        doc="per module path (nodes.mem): {lr_scale, update_every} for the parameters under it",
+    )
     tricks: tuple[Any, ...] = field(
         default=(), doc="training extensions: names, 'name:key=value,...' or {use: name, key: value}"
     )

@@ -1,5 +1,10 @@
 """Metrics as JSON lines: one object per line, ``{"step": 120, "split": "train", "loss": ...}``.
 
+Training lines also carry the metrics the model's components report through the recorder
+(``engrammar.report_metric``) under their module paths, ``"nodes.mem.inner_loss": ...``: each the
+mean over the steps since the previous line (within a step: over its batches and truncation
+chunks, weighted by time steps). See :class:`ComponentMetrics`.
+
 Appending a line is cheap and a crash loses at most the line being written. On resume the lines
 past the checkpoint's step (written after it, by the interrupted run) are dropped, so the file
 reads as one uninterrupted run.
@@ -12,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["METRICS_NAME", "MetricsLog", "read_metrics"]
+__all__ = ["METRICS_NAME", "ComponentMetrics", "MetricsLog", "component_keys", "read_metrics"]
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -21,6 +26,55 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
     return value
+
+
+#: The prefix of a metric reported by the trained model itself (no module path).
+MODEL_PREFIX = "model."
+
+
+class ComponentMetrics:
+    """Weighted means of recorded metrics: ``add(record.metrics, weight)`` per call, ``means()``
+    at the end. Keys are module paths and names (``nodes.mem.inner_loss``); a metric the model
+    itself reports (no path) gets ``model.`` in front. Values that are not one number (a tensor of
+    several entries) are left out."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.weights: dict[str, float] = {}
+
+    def add(self, metrics: dict[str, Any], weight: float) -> None:
+        for key, value in metrics.items():
+            number = _number(value)
+            if number is None:
+                continue
+            name = key if "." in key else MODEL_PREFIX + key
+            self.sums[name] = self.sums.get(name, 0.0) + number * weight
+            self.weights[name] = self.weights.get(name, 0.0) + weight
+
+    def means(self) -> dict[str, float]:
+        return {key: total / self.weights[key] for key, total in self.sums.items() if self.weights[key] > 0}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    numel = getattr(value, "numel", None)
+    if callable(numel) and numel() == 1:
+        return float(value.detach().float().cpu().item())
+    return None
+
+
+def component_keys(records: list[dict[str, Any]]) -> list[str]:
+    """The component metrics in a run's training lines (keys with a module path), in first-seen order."""
+    keys: dict[str, None] = {}
+    for record in records:
+        if record.get("split") == "train":
+            for key, value in record.items():
+                if "." in key and isinstance(value, (int, float)):
+                    keys.setdefault(key)
+    return list(keys)
 
 
 class MetricsLog:

@@ -45,6 +45,9 @@ def make_scheduler(
       linear warm-up when ``warmup_steps`` is set;
     - ``onecycle``: PyTorch's OneCycleLR (warm-up, then cosine annealing far below lr);
     - ``step``: lr times ``gamma`` every ``step_size`` steps.
+
+    Groups with an ``lr_scale`` (``train.param_groups``) follow the same curve times their scale,
+    ``min_lr`` included.
     """
     warmup = warmup_steps(config, total_steps)
     if warmup >= total_steps and config.schedule in ("warmup", "cosine", "onecycle"):
@@ -56,10 +59,15 @@ def make_scheduler(
                 f"a onecycle warm-up of {warmup} of {total_steps} steps is under 2 steps; "
                 "train longer or raise warmup_fraction",
             )
+        peaks = [config.lr * group.get("lr_scale", 1.0) for group in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=warmup / total_steps
+            optimizer,
+            max_lr=peaks if len(peaks) > 1 else config.lr,
+            total_steps=total_steps,
+            pct_start=warmup / total_steps,
         )
-    if config.schedule == "cosine" and warmup == 0:
+    scaled = any(group.get("lr_scale", 1.0) != 1.0 for group in optimizer.param_groups)
+    if config.schedule == "cosine" and warmup == 0 and not scaled:
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.min_lr)
     if config.schedule == "cosine":
         floor = config.min_lr / config.lr

@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_metrics"]
+__all__ = ["COMPONENTS_PLOT", "plot_components", "plot_metrics"]
+
+#: The plot of the components' metrics (inner losses, gates, norms) over the training steps.
+COMPONENTS_PLOT = "components.png"
 
 
 def plot_metrics(records: list[dict[str, Any]], out_dir: str | Path, metric: str, title: str = "") -> list[Path]:
@@ -38,3 +41,41 @@ def plot_metrics(records: list[dict[str, Any]], out_dir: str | Path, metric: str
         write_atomic(path, lambda temporary, figure=figure: figure.savefig(temporary, format="png"))
         written.append(path)
     return written
+
+
+def plot_components(records: list[dict[str, Any]], out_dir: str | Path, title: str = "") -> Path | None:
+    """Write ``components.png``: the metrics the model's components reported during training
+    (``nodes.mem.inner_loss``, ``nodes.mem.lr``, ...), one panel per metric name with a line per
+    module path, against the step. None (and no file) when the run has no such metric."""
+    from matplotlib.figure import Figure
+
+    from .checkpoint import write_atomic
+    from .metrics import component_keys
+
+    keys = component_keys(records)
+    if not keys:
+        return None
+    panels: dict[str, list[str]] = {}
+    for key in keys:
+        panels.setdefault(key.rpartition(".")[2], []).append(key)
+    figure = Figure(figsize=(7.0, 1.9 * len(panels) + 0.6), dpi=100)
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for axis, (name, members) in zip(axes, panels.items()):
+        positive = True
+        for key in members:
+            points = [(r["step"], r[key]) for r in records if r.get("split") == "train" and r.get(key) is not None]
+            if points:
+                steps, values = zip(*points)
+                positive = positive and min(values) > 0
+                axis.plot(steps, values, "-", label=key.rpartition(".")[0], linewidth=1.0)
+        if positive and "loss" in name:
+            axis.set_yscale("log")
+        axis.set_ylabel(name, fontsize=8)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7, loc="upper right")
+    axes[-1].set_xlabel("step")
+    figure.suptitle(f"{title} — components" if title else "components", fontsize=9)
+    figure.tight_layout()
+    path = Path(out_dir) / COMPONENTS_PLOT
+    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png"))
+    return path

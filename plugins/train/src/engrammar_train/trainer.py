@@ -49,9 +49,10 @@ from .devices import input_dtype, make_fabric, shards_gradients
 from .errors import CheckpointWriteError, NonFiniteLossError
 from .extensions import load_logger, load_trick, register_checked
 from .loggers import JsonLinesLogger, PlotLogger
-from .metrics import METRICS_NAME
+from .metrics import METRICS_NAME, ComponentMetrics
 from .monitor import Monitor
 from .optim import make_optimizer, make_scheduler
+from .param_groups import SlowUpdates, assign_parameters, split_param_groups
 from .progress import ProgressBar
 from .scoring import evaluate_batches, evaluate_model, to_device
 
@@ -132,6 +133,7 @@ class Trainer:
         self.hooks = hooks if isinstance(hooks, pluggy.PluginManager) else make_plugin_manager(hooks)
         self._add_extensions()  # before the optimizer: a trick may supply it
         raw_optimizer = optimizer if optimizer is not None else self._make_optimizer()
+        self.slow_updates = self._param_groups(raw_optimizer)
         self.optimizer = self.fabric.setup_optimizers(raw_optimizer)
         if isinstance(data, TensorBatches):
             data.rank, data.world_size = self.rank, self.world_size
@@ -197,6 +199,16 @@ class Trainer:
             raise SpecError("train.tricks", f"{len(offered)} tricks each supply the optimizer; enable at most one")
         return offered[0] if offered else make_optimizer(parameters, self.config)
 
+    def _param_groups(self, optimizer: torch.optim.Optimizer) -> SlowUpdates:
+        """Cut ``train.param_groups`` out of the optimizer's groups (see :mod:`.param_groups`)."""
+        groups = self.config.param_groups
+        if groups and self._sharded:
+            raise SpecError("train.param_groups", "need a strategy that keeps whole parameters (not fsdp)")
+        assigned = assign_parameters(self.model, groups)
+        if groups:
+            split_param_groups(optimizer, self.model, groups, assigned)
+        return SlowUpdates(groups, assigned)
+
     def add_extension(self, extension: object, name: str) -> None:
         """Register a trick or logger object (checked like the configured ones)."""
         register_checked(self.hooks, extension, name)
@@ -253,6 +265,7 @@ class Trainer:
         batch = items[-1][0]
         backward_passes = self._backward_passes(items)
         passes_done = 0
+        reported = ComponentMetrics()
         for batch, _ in items:
             batch = to_device(batch, self.device, self.input_dtype)
             length = batch.inputs.shape[1]
@@ -273,6 +286,7 @@ class Trainer:
                     auxiliary = self._auxiliary_losses(record)
                     for extra in auxiliary:
                         loss = loss + extra * (part.inputs.shape[1] / length) * terms_share
+                reported.add(record.metrics, part.inputs.shape[1])
                 parts.append(y.detach().float())
                 if self._sharded or bool(part.mask.any()) or auxiliary:
                     for extra in self.hooks.hook.before_backward(trainer=self, loss=loss):
@@ -291,6 +305,8 @@ class Trainer:
         self.hooks.hook.after_backward(trainer=self)
         limit = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = self.fabric.clip_gradients(self.module, self.optimizer, max_norm=limit, error_if_nonfinite=False)
+        if self.slow_updates:
+            self.slow_updates.prepare(self.model, self.step + 1)
         self.hooks.hook.before_optimizer_step(trainer=self, optimizer=self.optimizer)
         self.optimizer.step()
         self.hooks.hook.after_optimizer_step(trainer=self, optimizer=self.optimizer)
@@ -299,7 +315,13 @@ class Trainer:
         self.step += 1
         if isinstance(self.source, GeneratedBatches):
             self.epoch = self.step // cfg.eval_every
-        return {"loss": loss_value, "grad_norm": float(grad_norm), "outputs": outputs, "batch": batch}
+        return {
+            "loss": loss_value,
+            "grad_norm": float(grad_norm),
+            "outputs": outputs,
+            "batch": batch,
+            "components": reported.means(),
+        }
 
     def _backward_passes(self, items: list[tuple[TaskBatch, int | None]]) -> int:
         # The sharded strategy runs every chunk's backward pass (so that its last one syncs).
@@ -436,6 +458,8 @@ class Trainer:
             "last_eval": dict(self.last_eval),
             "monitor": self.monitor.state(),
         }
+        if self.slow_updates:
+            checkpoint["slow_gradients"] = self.slow_updates.state()
         self.hooks.hook.on_checkpoint_save(trainer=self, checkpoint=checkpoint)
         return checkpoint
 
@@ -510,6 +534,8 @@ class Trainer:
         self._iterator = None
         self.last_eval = dict(checkpoint.get("last_eval") or {})
         self.monitor.load_state(dict(checkpoint.get("monitor") or {}))
+        if self.slow_updates:
+            self.slow_updates.load_state(dict(checkpoint.get("slow_gradients") or {}), self.device)
         self.hooks.hook.on_checkpoint_load(trainer=self, checkpoint=checkpoint)
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -581,6 +607,7 @@ class Trainer:
         name = self.task.metric_name
         started = time.perf_counter()
         window: list[float] = []
+        components = ComponentMetrics()
         with self._determinism(), ProgressBar(self.total_steps, self.step, self.progress) as bar:
             self.hooks.hook.on_train_start(trainer=self)
             if self.step == 0 and stop > 0:  # the untrained model's score starts the curves
@@ -595,6 +622,7 @@ class Trainer:
                 except NonFiniteLossError as err:
                     raise NonFiniteLossError(self._non_finite_message(err.args[0])) from None
                 window.append(result["loss"])
+                components.add(result["components"], 1.0)
                 ended_epoch = False
                 if self.step % self.config.log_every == 0 or self.step == stop:
                     batch_metrics = self.task.metrics(result["outputs"], result["batch"])
@@ -606,9 +634,11 @@ class Trainer:
                         "grad_norm": result["grad_norm"],
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "seconds": round(time.perf_counter() - started, 3),
+                        **components.means(),
                     }
                     self.log(record)
                     window.clear()
+                    components = ComponentMetrics()
                     self._shown = f"loss {record['loss']:.4f}  {name} {batch_metrics.get(name, float('nan')):.4g}"
                     evaluated = f"  (eval {self.last_eval.get(name, float('nan')):.4g})" if self.last_eval else ""
                     bar.update(self.step, self._shown + evaluated)
@@ -688,5 +718,6 @@ class Trainer:
     def plots(self) -> list[Path]:
         if self.out_dir is None:
             return []
-        curves = [p for p in (self.out_dir / "loss.png", self.out_dir / f"{self.task.metric_name}.png") if p.is_file()]
+        names = dict.fromkeys(("loss.png", f"{self.task.metric_name}.png", "components.png"))
+        curves = [self.out_dir / name for name in names if (self.out_dir / name).is_file()]
         return curves + sorted((self.out_dir / "trace").glob("*.png"))
