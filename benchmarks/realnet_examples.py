@@ -19,7 +19,6 @@ About four minutes on a 2-core x86-64 CPU with one intra-op thread (OMP_NUM_THRE
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import torch
@@ -159,5 +158,13 @@ def sequential() -> None:
 SECTIONS = {"xor": xor, "digits": digits, "oscillator": oscillator, "sequential": sequential}
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(SECTIONS):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="RealNet's documented examples, measured (tables on stdout).")
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"some of {', '.join(SECTIONS)} (default: all)")
+    chosen = parser.parse_args().sections or list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+    for name in chosen:
         SECTIONS[name]()

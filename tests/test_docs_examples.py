@@ -12,8 +12,10 @@ command by command: ``engrammar ...`` through the command-line entry point, ``py
 and ``python -m MODULE ...`` as scripts, each in a subprocess, and must exit 0 unless the page
 shows the failure (a ``# exit 2`` comment on the line). Long training is cut to a small setting
 here, the same for every page: ``--steps N`` becomes ``--steps 2``, ``--epochs N`` ``--epochs 1``,
-``--seeds K`` ``--seeds 1`` and ``--batch-size N`` ``--batch-size 4``; ``engrammar train`` without
-either runs 2 steps. Commands that install
+``--seeds K`` ``--seeds 1`` and ``--batch-size N`` ``--batch-size 4``; ``engrammar train`` and an
+example script that takes ``--steps``, given neither, run 2 steps. A usage line
+(``engrammar train WIRING --task NAME [--steps N]``) is checked against the command's ``--help``:
+every option it names must exist. Commands that install
 software or run a nox session are checked, not run: ``pip install X`` must name a distribution of
 this repository or a published dependency, ``nox -s NAME`` a session of noxfile.py. Benchmark
 scripts (``benchmarks/*.py``) print tables over minutes of measurement; ``nox -s bench`` runs them,
@@ -111,11 +113,26 @@ def nox_sessions() -> set[str]:
 
 
 def distributions() -> set[str]:
+    """What a page may tell you to pip install: this repository's distributions, the packages the
+    benchmarks compare against (noxfile.py's BENCH_REFERENCES) and the tools the README names."""
     import tomllib
 
     folders = [ROOT / "core", *(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())]
     names = {tomllib.loads((f / "pyproject.toml").read_text())["project"]["name"] for f in folders}
-    return names | {"nox", "torch", "engrammar[all]", "lightning", "hydra-core", "bitsandbytes", "titans-pytorch"}
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "BENCH_REFERENCES" for t in node.targets):
+            names |= set(ast.literal_eval(node.value))
+    return names | {"nox", "torch", "ruff", "mkdocs-material", "mkdocstrings"}
+
+
+def installable(argument: str, cwd: Path) -> bool:
+    """A distribution named above (extras allowed: ``engrammar-lightning[seam-gated]``), or a folder
+    of this repository with a pyproject.toml (``pip install -e plugins/episodic``)."""
+    argument = argument.strip("\"'")
+    if (cwd / argument / "pyproject.toml").is_file():
+        return True
+    return re.split(r"[\[<>=!~]", argument, maxsplit=1)[0] in distributions()
 
 
 def scratch(tmp_path: Path) -> Path:
@@ -124,16 +141,35 @@ def scratch(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def is_synopsis(argv: list[str]) -> bool:
+    """A usage line (``engrammar train WIRING --task NAME [--steps N]``), not an example to run."""
+    return any(a.startswith("[") or (a.isupper() and a.isalpha()) or a == "..." for a in argv[1:])
+
+
+def check_synopsis(argv: list[str], cwd: Path) -> None:
+    """Every option a usage line names is one the command accepts (its ``--help`` lists it)."""
+    command = [sys.executable, "-m", "engrammar.cli", argv[1], "--help"]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    options = set(re.findall(r"--[a-z][\w-]*", " ".join(argv)))
+    missing = sorted(o for o in options if o not in done.stdout)
+    assert not missing, f"engrammar {argv[1]} has no option {missing}"
+
+
 def run_shell(command: str, status: int, cwd: Path) -> None:
     for pattern, small in SMALL:
         command = pattern.sub(small, command)
-    if command.startswith("engrammar train") and not re.search(r"--(steps|epochs)\b", command):
-        command += " --steps 2"  # the default is 1,000 steps
+    script = re.match(r"python3? (examples/\S+\.py)", command)
+    runs_long = command.startswith("engrammar train") or (
+        script is not None and "--steps" in (cwd / script[1]).read_text(encoding="utf-8")
+    )
+    if runs_long and not re.search(r"--(steps|epochs)\b", command):
+        command += " --steps 2"  # their defaults train for minutes
     argv = shlex.split(command)
     program = argv[0]
-    if program in ("pip", "python3", "python") and argv[1:3] == ["-m", "pip"] or program == "pip":
+    if (program in ("pip", "python3", "python") and argv[1:3] == ["-m", "pip"]) or program == "pip":
         wanted = [a for a in argv[argv.index("install") + 1 :] if not a.startswith("-")]
-        unknown = [a for a in wanted if a.strip("\"'") not in distributions()]
+        unknown = [a for a in wanted if not installable(a, cwd)]
         assert not unknown, f"{command}: not a distribution of this repository: {unknown}"
         return
     if program == "nox" or argv[1:3] == ["-m", "nox"]:
@@ -142,6 +178,9 @@ def run_shell(command: str, status: int, cwd: Path) -> None:
         assert not unknown, f"{command}: no nox session {unknown}"
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    if program == "engrammar" and is_synopsis(argv):
+        check_synopsis(argv, cwd)
+        return
     if program == "engrammar":
         argv = [sys.executable, "-m", "engrammar.cli", *argv[1:]]
     elif program in ("python", "python3"):
@@ -151,7 +190,9 @@ def run_shell(command: str, status: int, cwd: Path) -> None:
     else:  # pragma: no cover - commands() returns nothing else
         raise AssertionError(command)
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == status, f"{command} -> exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == status, (
+        f"{command} -> exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    )
 
 
 def run_python(code: str, namespace: dict, cwd: Path) -> str:
@@ -168,13 +209,16 @@ def run_python(code: str, namespace: dict, cwd: Path) -> str:
 
 #: The pages whose examples have been made to run as written. Every other page is reported as
 #: skipped, by name, until its synopses build what they use and its placeholders (``--seed S``)
-#: are real values; then it joins this list.
-RUNNABLE = {"index.md", "conformance.md", "reliability.md", "controllers.md", "tricks.md", "benchmarks.md"}
+#: are real values; then it joins this list. ``ENGRAMMAR_DOCS_ALL=1`` runs every page.
+RUNNABLE = {
+    "index.md", "conformance.md", "reliability.md", "controllers.md", "tricks.md", "benchmarks.md",
+    "attention.md", "ntm.md", "tasks.md",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_example_on_the_page_runs(page: Path, tmp_path: Path) -> None:
-    if page.name not in RUNNABLE:
+    if page.name not in RUNNABLE and not os.environ.get("ENGRAMMAR_DOCS_ALL"):
         pytest.skip(f"{page.name}: its examples are not all runnable as written yet")
     cwd = scratch(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
