@@ -56,7 +56,7 @@ def release_version(root: Path = ROOT) -> str:
     text = (root / VERSION_FILE).read_text()
     match = re.search(r'^__version__ = "([^"]+)"', text, flags=re.MULTILINE)
     if match is None:
-        raise ValueError(f"{VERSION_FILE}: no line `__version__ = \"X.Y.Z\"`")
+        raise ValueError(f'{VERSION_FILE}: no line `__version__ = "X.Y.Z"`')
     return match.group(1)
 
 
@@ -214,7 +214,11 @@ def pyproject_problems(package: Package, version: str) -> list[str]:
     if not package.is_core:
         cores = [r for r in project.get("dependencies", []) if requirement_name(r) == CORE]
         major, minor = version_tuple(version)[:2]
-        wanted = f'"engrammar>={major}.{minor},<{major}.{minor + 1}"' if major == 0 else f'"engrammar>={major}.{minor},<{major + 1}"'
+        wanted = (
+            f'"engrammar>={major}.{minor},<{major}.{minor + 1}"'
+            if major == 0
+            else f'"engrammar>={major}.{minor},<{major + 1}"'
+        )
         if len(cores) != 1:
             problems.append(f"{where}: [project] dependencies must name core once, as {wanted}")
         else:
@@ -306,7 +310,9 @@ def wheel_problems(package: Package, wheel: Path, version: str) -> list[str]:
                 f"{where}: {target} is missing, though {source.relative_to(package.root).as_posix()} is in the sources: check [tool.hatch.build] exclude / artifacts"
             )
         elif read[target] != source.read_bytes():
-            problems.append(f"{where}: {target} differs from {source.relative_to(package.root).as_posix()} (stale dist/?)")
+            problems.append(
+                f"{where}: {target} differs from {source.relative_to(package.root).as_posix()} (stale dist/?)"
+            )
     declared = package.entry_points()
     found = _entry_points(read.get(f"{dist_info}/entry_points.txt", b"").decode())
     if declared != found:
