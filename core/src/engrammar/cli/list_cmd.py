@@ -16,11 +16,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from engrammar.cli import installed_distributions
     from engrammar.registry import components
 
     infos = components(args.kind, args.pattern)
     names = [i.name for i in infos]
-    table = Table(title=f"{len(infos)} component(s)", title_justify="left")
+    distributions = ", ".join(f"{name} {version}" for name, version in installed_distributions())
+    table = Table(
+        title=f"{len(infos)} component(s)", title_justify="left", caption=distributions, caption_justify="left"
+    )
     for column in ("name", "kind", "distribution", "version", "summary"):
         table.add_column(column, overflow="fold")
     for info in infos:
