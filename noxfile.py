@@ -6,6 +6,7 @@
     nox -s installed      dist, then only those wheels in a fresh environment, run from a temporary
                           folder: `engrammar list`, the examples, the demo; then each plugin's wheel
                           alone beside core's: every module imports, its conformance tests pass
+    nox -s installed-lowest   the wheels with every dependency at the lowest version its range admits
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
     nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
@@ -206,7 +207,8 @@ def installed(session: nox.Session) -> None:
         checker = str(ROOT / "tools" / "check_installed.py")
         session.chdir(tree)
 
-        every = [f"{name}[test] @ {_wheel(name).as_uri()}" for name in FOLDERS]
+        # core's test extra: pytest and Hypothesis for the examples' tests
+        every = [f"{name}{'[test]' if name == 'engrammar' else ''} @ {_wheel(name).as_uri()}" for name in FOLDERS]
         session.install(*CONSTRAINTS, *pins, *every, *EXAMPLE_TOOLS)
         session.run("python", checker, *FOLDERS, env=env)
         session.run("engrammar", "--version", env=env)
@@ -226,6 +228,45 @@ def installed(session: nox.Session) -> None:
             if conformance:
                 session.install(*CONSTRAINTS, *pins, f"{distribution}[test] @ {_wheel(distribution).as_uri()}")
                 session.run("python", "-m", "pytest", "-q", *conformance, env=env)
+        session.chdir(ROOT)
+
+
+def lowest_constraints() -> list[str]:
+    """``name==X`` for every ``name>=X`` that a first-party distribution's dependencies declare
+    (torch aside: constraints.txt pins it): the oldest versions the ranges promise to work with."""
+    floors: dict[str, str] = {}
+    for folder in FOLDERS.values():
+        project = _project(folder)
+        for requirement in project.get("dependencies", []):
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([\w.]+)", requirement.split(";")[0].strip())
+            if match and match.group(1) not in FOLDERS and match.group(1) != "torch":
+                name, floor = match.groups()
+                floors[name] = max(floors.get(name, floor), floor, key=lambda v: tuple(map(int, v.split("."))))
+    return [f"{name}=={floor}" for name, floor in sorted(floors.items())]
+
+
+@nox.session(name="installed-lowest", reuse_venv=False)
+def installed_lowest(session: nox.Session) -> None:
+    """The wheels of dist/ (`nox -s dist` first) with every dependency at the lowest version its
+    declared range admits: engrammar list, every conformance suite, the examples' tests and the demo.
+    Proves the lower bounds of the ranges hold (not part of `tests`: older versions can take long to
+    install)."""
+    session.install("pip>=25")
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="engrammar-lowest-") as temporary:
+        work = Path(temporary)
+        lowest = work / "lowest.txt"
+        lowest.write_text("\n".join(lowest_constraints()) + "\n")
+        session.log("lowest versions: " + ", ".join(lowest_constraints()))
+        pins = ("-c", _first_party_constraints(work), "-c", str(lowest))
+        tree = _test_tree(work)
+        session.chdir(tree)
+        session.install(*CONSTRAINTS, *pins, *(f"{name}[test] @ {_wheel(name).as_uri()}" for name in FOLDERS))
+        session.run("python", str(ROOT / "tools" / "check_installed.py"), *FOLDERS, env=env)
+        session.run("engrammar", "list", env=env)
+        tests = sorted(str(p.relative_to(tree)) for p in tree.glob("plugins/*/tests/test_conformance*.py"))
+        session.run("python", "-m", "pytest", "-q", *tests, "tests/test_examples.py", env=env)
+        session.run("python", "examples/demo.py", "--steps", "20", "--out", str(work / "demo"), env=env)
         session.chdir(ROOT)
 
 
