@@ -232,9 +232,23 @@ def test_a_pyproject_from_before_the_release_rules_is_told_what_to_add(tmp_path:
     )
     plugin = _repository(tmp_path, old)
     (plugin / "LICENSE").unlink()
+    (plugin / "README.md").write_text("# engrammar-acme\n\nA memory for [engrammar](../../core).\n")
     problems = "\n".join(check_dists.pyproject_problems(_acme(plugin), "0.3.1"))
     assert 'replace `version = "..."` with `dynamic = ["version"]`' in problems
     assert '[tool.hatch.version]` holding only `path = "../../core/src/engrammar/__init__.py"`' in problems
     assert '`license-files = ["LICENSE"]`' in problems
     assert "cp LICENSE plugins/acme/" in problems
     assert 'use "engrammar>=0.3,<0.4"' in problems
+    assert "plugins/acme/README.md:3: the link (../../core) is relative" in problems
+
+
+def test_the_installed_check_refuses_an_editable_install_and_reads_extras() -> None:
+    check_installed = _load_tool("check_installed")
+    problems, _ = check_installed.problems_of("engrammar-dnc")  # this test run uses editable installs
+    assert any("editable" in problem for problem in problems)
+    from importlib.metadata import distribution
+
+    optional = check_installed.optional_requirements(distribution("engrammar-dnc"))
+    assert optional["matplotlib"] == "plots" and optional["hypothesis"] == "test"
+    assert "engrammar" not in optional  # a dependency, not an extra
+    assert check_installed.problems_of("engrammar-no-such-plugin") == (["engrammar-no-such-plugin: not installed"], [])

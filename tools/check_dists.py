@@ -40,6 +40,8 @@ CORE = "engrammar"
 VERSION_FILE = "core/src/engrammar/__init__.py"
 MIN_HATCHLING = (1, 27)  # project.license-files (PEP 639)
 #: Files under a package's source folder that are never shipped (build by-products).
+#: A Markdown link or image whose target is a path (no scheme, no anchor alone).
+RELATIVE_LINK = re.compile(r"\]\((?![a-z][a-z0-9+.-]*:|#)([^)\s]+)\)")
 NOT_SHIPPED = re.compile(r"(^|/)(__pycache__/|[^/]*\.py[cod]$|\.DS_Store$)")
 
 
@@ -209,8 +211,15 @@ def pyproject_problems(package: Package, version: str) -> list[str]:
         problems.append(
             f"{licence.relative_to(package.root).as_posix()}: must be a copy of the repository's LICENSE (cp LICENSE {licence.parent.relative_to(package.root).as_posix()}/)"
         )
-    if project.get("readme") != "README.md" or not (package.folder / "README.md").is_file():
+    readme = package.folder / "README.md"
+    if project.get("readme") != "README.md" or not readme.is_file():
         problems.append(f'{where}: add a README.md beside it and `readme = "README.md"` in [project]')
+    else:
+        for number, line in enumerate(readme.read_text().splitlines(), 1):
+            for target in RELATIVE_LINK.findall(line):
+                problems.append(
+                    f"{readme.relative_to(package.root).as_posix()}:{number}: the link ({target}) is relative to the repository and leads nowhere on the package index: drop the link or give a full address"
+                )
     if not package.is_core:
         cores = [r for r in project.get("dependencies", []) if requirement_name(r) == CORE]
         major, minor = version_tuple(version)[:2]
