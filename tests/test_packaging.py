@@ -252,3 +252,19 @@ def test_the_installed_check_refuses_an_editable_install_and_reads_extras() -> N
     assert optional["matplotlib"] == "plots" and optional["hypothesis"] == "test"
     assert "engrammar" not in optional  # a dependency, not an extra
     assert check_installed.problems_of("engrammar-no-such-plugin") == (["engrammar-no-such-plugin: not installed"], [])
+
+
+def test_code_that_reads_a_file_beside_the_package_is_caught(tmp_path: Path) -> None:
+    plugin = _repository(tmp_path)
+    (plugin / "src/engrammar_acme/conf/loader.py").write_text(
+        "from pathlib import Path\n"
+        "INSIDE = Path(__file__).parent.parent / 'conf'\n"  # src/engrammar_acme/conf: shipped
+        "OUTSIDE = Path(__file__).resolve().parents[2] / 'examples'\n"  # src/examples: not shipped
+        "import os\n"
+        "ALSO = os.path.join(os.path.dirname(__file__), '..', '..')\n"
+    )
+    problems = check_dists.escaping_paths(_acme(plugin))
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("plugins/acme/src/engrammar_acme/conf/loader.py:3: a path 3 folders up")
+    assert problems[1].startswith("plugins/acme/src/engrammar_acme/conf/loader.py:5: a path 3 folders up")
+    assert "importlib.resources.files('engrammar_acme')" in problems[0]

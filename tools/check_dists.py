@@ -19,6 +19,7 @@ is any. Standard library only (Python 3.10 needs ``tomli``).
 
 from __future__ import annotations
 
+import ast
 import email.parser
 import re
 import subprocess
@@ -250,11 +251,74 @@ def pyproject_problems(package: Package, version: str) -> list[str]:
         )
     for name in sorted(set(package.extra_top_level) - names):
         problems.append(f"{where}: [tool.engrammar] extra-top-level names {name!r}, which `packages` does not ship")
+    problems += escaping_paths(package)
     for source in packages:
         if not (package.folder / source / "__init__.py").is_file():
             problems.append(f"{where}: the wheel package {source!r} is not a folder with an __init__.py")
         elif not (package.folder / source / "py.typed").is_file():
             problems.append(f"{(package.folder / source).relative_to(package.root).as_posix()}: add an empty py.typed")
+    return problems
+
+
+def _climb(node: ast.AST) -> int | None:
+    """How many folders up from the file ``node`` points when it is a path built from ``__file__``
+    (``Path(__file__).parent`` is 1, ``.parents[2]`` is 3, ``os.path.dirname(__file__)`` is 1,
+    ``/ ".."`` or a ``".."`` joined adds 1); None for anything else."""
+    if isinstance(node, ast.Name):
+        return 0 if node.id == "__file__" else None
+    if isinstance(node, ast.Attribute) and node.attr == "parent":
+        inner = _climb(node.value)
+        return None if inner is None else inner + 1
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "parents":
+        inner, index = _climb(node.value.value), node.slice
+        if inner is not None and isinstance(index, ast.Constant) and isinstance(index.value, int):
+            return inner + index.value + 1
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        inner = _climb(node.left)
+        if inner is not None and isinstance(node.right, ast.Constant) and node.right.value == "..":
+            return inner + 1
+        return None
+    if isinstance(node, ast.Call):
+        function = node.func
+        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+        if name in ("resolve", "absolute") and isinstance(function, ast.Attribute):
+            return _climb(function.value)
+        if name in ("Path", "PurePath", "abspath", "realpath") and node.args:
+            return _climb(node.args[0])
+        if name == "dirname" and node.args:
+            inner = _climb(node.args[0])
+            return None if inner is None else inner + 1
+        if name == "join" and node.args:  # os.path.join(dirname(__file__), "..", "..")
+            inner, rest = _climb(node.args[0]), node.args[1:]
+            ups = [a for a in rest if isinstance(a, ast.Constant) and a.value == ".."]
+            return None if inner is None or len(ups) != len(rest) else inner + len(ups)
+    return None
+
+
+def escaping_paths(package: Package) -> list[str]:
+    """Places in the package's code that reach a file outside the package through ``__file__``:
+    such a file is in the repository but not in the wheel."""
+    problems: list[str] = []
+    for target, source in sorted(package.source_files().items()):
+        if not target.endswith(".py"):
+            continue
+        allowed = len(PurePosixPath(target).parts) - 1  # up to the top-level package's folder
+        try:
+            tree = ast.parse(source.read_text(), filename=str(source))
+        except SyntaxError:
+            continue
+        top = target.split("/")[0]
+        found: dict[int, int] = {}  # line -> the highest climb on it
+        for node in ast.walk(tree):
+            level = _climb(node)
+            if level is not None and level > allowed:
+                line = getattr(node, "lineno", 0)
+                found[line] = max(level, found.get(line, 0))
+        for line, level in sorted(found.items()):
+            problems.append(
+                f"{source.relative_to(package.root).as_posix()}:{line}: a path {level} folders up from __file__ leaves the package {top!r}, and the wheel does not carry what it points to: put the file inside {top}/ and read it with importlib.resources.files({top!r})"
+            )
     return problems
 
 
