@@ -53,7 +53,7 @@ def test_dependencies(folder: str) -> list[str]:
     the memories are tested across packages, in tests/test_trace_plots.py)."""
     extra = _project(folder).get("optional-dependencies", {}).get("test", [])
     names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
-    return [FOLDERS[name] for name in names if name in FOLDERS]
+    return [FOLDERS[name] for name in names if name in FOLDERS and FOLDERS[name] != "core"]
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))

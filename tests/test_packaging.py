@@ -232,6 +232,8 @@ def test_a_pyproject_from_before_the_release_rules_is_told_what_to_add(tmp_path:
     )
     plugin = _repository(tmp_path, old)
     (plugin / "LICENSE").unlink()
+    (plugin / "tests").mkdir()
+    (plugin / "tests/test_conformance.py").write_text("")
     (plugin / "README.md").write_text("# engrammar-acme\n\nA memory for [engrammar](../../core).\n")
     problems = "\n".join(check_dists.pyproject_problems(_acme(plugin), "0.3.1"))
     assert 'replace `version = "..."` with `dynamic = ["version"]`' in problems
@@ -240,6 +242,7 @@ def test_a_pyproject_from_before_the_release_rules_is_told_what_to_add(tmp_path:
     assert "cp LICENSE plugins/acme/" in problems
     assert 'use "engrammar>=0.3,<0.4"' in problems
     assert "plugins/acme/README.md:3: the link (../../core) is relative" in problems
+    assert 'add "engrammar[test]" to the `test` extra' in problems
 
 
 def test_the_installed_check_refuses_an_editable_install_and_reads_extras() -> None:

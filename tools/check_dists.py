@@ -237,6 +237,12 @@ def pyproject_problems(package: Package, version: str) -> list[str]:
                 problems.append(
                     f"{where}: the core requirement {cores[0]!r} must admit core {version} and cap the next release: use {wanted}"
                 )
+    test_extra = project.get("optional-dependencies", {}).get("test", [])
+    conformance = any((package.folder / "tests").glob("test_conformance*.py"))
+    if not package.is_core and conformance and "engrammar[test]" not in (r.replace(" ", "") for r in test_extra):
+        problems.append(
+            f'{where}: add "engrammar[test]" to the `test` extra in [project.optional-dependencies] (the conformance suite needs pytest, Hypothesis and safetensors)'
+        )
     packages = package.wheel_packages
     if not packages:
         problems.append(
