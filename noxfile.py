@@ -238,7 +238,7 @@ def lowest_constraints() -> list[str]:
     for folder in FOLDERS.values():
         project = _project(folder)
         for requirement in project.get("dependencies", []):
-            match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([\w.]+)", requirement.split(";")[0].strip())
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*>=\s*([\w.]+)", requirement.split(";")[0].strip())
             if match and match.group(1) not in FOLDERS and match.group(1) != "torch":
                 name, floor = match.groups()
                 floors[name] = max(floors.get(name, floor), floor, key=lambda v: tuple(map(int, v.split("."))))
