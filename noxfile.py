@@ -1,6 +1,12 @@
 """Every developer and CI task is a nox session.
 
-    nox -s tests          everything: core, every plugin, cross-package tests
+    nox -s tests          everything: core, every plugin, cross-package tests (editable installs), then
+                          the `installed` session (the conformance suites and examples run from wheels)
+    nox -s dist           build an sdist and a wheel of core and every plugin into dist/, check them
+    nox -s installed      dist, then only those wheels in a fresh environment, run from a temporary
+                          folder: `engrammar list`, the examples, the demo; then each plugin's wheel
+                          alone beside core's: every module imports, its conformance tests pass
+    nox -s installed-lowest   the wheels with every dependency at the lowest version its range admits
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
     nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
@@ -21,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -89,12 +96,25 @@ def _env() -> dict[str, str]:
     return {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", PROFILE_VARIABLE: profile}
 
 
+#: Run from the wheels by the `installed` session (plugin alone beside core, or all together), so
+#: the editable run of `tests` leaves them out.
+FROM_WHEELS = (
+    *(p for p in CONFORMANCE_TESTS if p.startswith("plugins/")),
+    "tests/test_examples.py",
+)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Core, every plugin and the cross-package tests, in one environment."""
+    """Core, every plugin and the cross-package tests, in one environment (editable installs); then
+    the `installed` session. With arguments (``nox -s tests -- -k dnc``) every test is run editable
+    and pytest gets the arguments; the `installed` session is not run."""
     install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
     paths = ["core/tests", *(f"plugins/{name}/tests" for name in PLUGINS), "tests"]
-    session.run("python", "-m", "pytest", "-q", *session.posargs, *paths, env=_env())
+    skip = () if session.posargs else tuple(f"--ignore={path}" for path in FROM_WHEELS)
+    session.run("python", "-m", "pytest", "-q", *session.posargs, *skip, *paths, env=_env())
+    if not session.posargs:
+        session.notify("installed")
 
 
 for _name in PLUGINS:
@@ -104,6 +124,155 @@ for _name in PLUGINS:
         """One plugin installed alone beside core: proves it needs no other plugin."""
         install(session, "core", f"plugins/{name}", *test_dependencies(f"plugins/{name}"))
         session.run("python", "-m", "pytest", "-q", *session.posargs, f"plugins/{name}/tests", env=_env())
+
+
+# ---- release: the wheels users install ------------------------------------------------------------
+
+DIST = ROOT / "dist"
+#: What the examples themselves import, beyond the distributions (examples/classification.py).
+EXAMPLE_TOOLS = ("scikit-learn>=1.3",)
+
+
+def build_dists(session: nox.Session) -> list[Path]:
+    """An sdist and a wheel of core and every plugin into dist/ (emptied first). `build` makes each
+    wheel from the unpacked sdist, away from the repository: a plugin whose sdist cannot build on
+    its own fails here. Then twine's metadata check and tools/check_dists.py."""
+    session.install("build[uv]>=1.2", "twine>=6.1")
+    shutil.rmtree(DIST, ignore_errors=True)
+    for folder in FOLDERS.values():
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(DIST), folder, silent=True)
+    built = sorted(DIST.iterdir())
+    session.run("twine", "check", "--strict", *map(str, built))
+    session.run("python", "tools/check_dists.py", str(DIST))
+    return built
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build and check the sdists and wheels of core and every plugin (into dist/)."""
+    build_dists(session)
+
+
+def _wheel(name: str) -> Path:
+    (found,) = DIST.glob(f"{re.sub(r'[-_.]+', '_', name)}-*-py3-none-any.whl")
+    return found
+
+
+def _first_party_constraints(folder: Path) -> str:
+    """A constraints file that pins every first-party distribution to its wheel in dist/: pip takes
+    them from there and nowhere else, and the third-party ones from the package index."""
+    path = folder / "first-party.txt"
+    path.write_text("".join(f"{name} @ {_wheel(name).as_uri()}\n" for name in FOLDERS))
+    return str(path)
+
+
+def _test_tree(folder: Path) -> Path:
+    """The tests, examples and pytest settings, copied without any source: an import can only find
+    the installed wheels."""
+    tree = folder / "tree"
+    tree.mkdir()
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, tree / name)
+    for part in ("core/tests", "tests", "examples", *(f"plugins/{name}/tests" for name in PLUGINS)):
+        shutil.copytree(ROOT / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
+
+
+def _purge(session: nox.Session, keep: set[str]) -> None:
+    """Uninstall every distribution but ``keep`` (pip and torch with its own dependencies)."""
+    listed = session.run("python", "-m", "pip", "list", "--format=freeze", silent=True) or ""
+    names = [line.split("==")[0] for line in str(listed).splitlines() if "==" in line]
+    extra = [name for name in names if name.lower() not in keep]
+    if extra:
+        session.run("python", "-m", "pip", "uninstall", "-y", "-q", *extra, silent=True)
+
+
+@nox.session(reuse_venv=False)
+def installed(session: nox.Session) -> None:
+    """What a user gets from the package index: dist first, then only the wheels, in this fresh
+    environment, run from a temporary folder holding copies of the tests and examples (no source
+    tree, no editable install):
+
+    1. every wheel: `engrammar --version`, `engrammar list`, the examples' tests, each example
+       script and the demo with a few steps;
+    2. each plugin's wheel alone beside core's (and the distributions it declares): every module
+       imports and every entry point loads with its declared dependencies, then its conformance
+       tests pass with its `test` extra.
+    """
+    build_dists(session)
+    session.install("pip>=25")  # URL constraints with extras
+    session.install(*CONSTRAINTS, "torch")
+    listed = session.run("python", "-m", "pip", "list", "--format=freeze", silent=True) or ""
+    keep = {line.split("==")[0].lower() for line in str(listed).splitlines() if "==" in line}
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="engrammar-installed-") as temporary:
+        work = Path(temporary)
+        pins = ("-c", _first_party_constraints(work))
+        tree = _test_tree(work)
+        checker = str(ROOT / "tools" / "check_installed.py")
+        session.chdir(tree)
+
+        # core's test extra: pytest and Hypothesis for the examples' tests
+        every = [f"{name}{'[test]' if name == 'engrammar' else ''} @ {_wheel(name).as_uri()}" for name in FOLDERS]
+        session.install(*CONSTRAINTS, *pins, *every, *EXAMPLE_TOOLS)
+        session.run("python", checker, *FOLDERS, env=env)
+        session.run("engrammar", "--version", env=env)
+        session.run("engrammar", "list", env=env)
+        session.run("python", "-m", "pytest", "-q", "tests/test_examples.py", env=env)
+        session.run("python", "examples/classification.py", "--seeds", "0", "--epochs", "1", env=env)
+        session.run("python", "examples/demo.py", "--steps", "20", "--out", str(work / "demo"), env=env)
+
+        for name in PLUGINS:
+            distribution = _project(f"plugins/{name}")["name"]
+            _purge(session, keep)
+            session.install(*CONSTRAINTS, *pins, f"{distribution} @ {_wheel(distribution).as_uri()}")
+            session.run("python", checker, distribution, env=env)
+            conformance = sorted(
+                str(p.relative_to(tree)) for p in tree.glob(f"plugins/{name}/tests/test_conformance*.py")
+            )
+            if conformance:
+                session.install(*CONSTRAINTS, *pins, f"{distribution}[test] @ {_wheel(distribution).as_uri()}")
+                session.run("python", "-m", "pytest", "-q", *conformance, env=env)
+        session.chdir(ROOT)
+
+
+def lowest_constraints() -> list[str]:
+    """``name==X`` for every ``name>=X`` that a first-party distribution's dependencies declare
+    (torch aside: constraints.txt pins it): the oldest versions the ranges promise to work with."""
+    floors: dict[str, str] = {}
+    for folder in FOLDERS.values():
+        project = _project(folder)
+        for requirement in project.get("dependencies", []):
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*>=\s*([\w.]+)", requirement.split(";")[0].strip())
+            if match and match.group(1) not in FOLDERS and match.group(1) != "torch":
+                name, floor = match.groups()
+                floors[name] = max(floors.get(name, floor), floor, key=lambda v: tuple(map(int, v.split("."))))
+    return [f"{name}=={floor}" for name, floor in sorted(floors.items())]
+
+
+@nox.session(name="installed-lowest", reuse_venv=False)
+def installed_lowest(session: nox.Session) -> None:
+    """The wheels of dist/ (`nox -s dist` first) with every dependency at the lowest version its
+    declared range admits: engrammar list, every conformance suite, the examples' tests and the demo.
+    Proves the lower bounds of the ranges hold (not part of `tests`: older versions can take long to
+    install)."""
+    session.install("pip>=25")
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="engrammar-lowest-") as temporary:
+        work = Path(temporary)
+        lowest = work / "lowest.txt"
+        lowest.write_text("\n".join(lowest_constraints()) + "\n")
+        session.log("lowest versions: " + ", ".join(lowest_constraints()))
+        pins = ("-c", _first_party_constraints(work), "-c", str(lowest))
+        tree = _test_tree(work)
+        session.chdir(tree)
+        session.install(*CONSTRAINTS, *pins, *(f"{name}[test] @ {_wheel(name).as_uri()}" for name in FOLDERS))
+        session.run("python", str(ROOT / "tools" / "check_installed.py"), *FOLDERS, env=env)
+        session.run("engrammar", "list", env=env)
+        tests = sorted(str(p.relative_to(tree)) for p in tree.glob("plugins/*/tests/test_conformance*.py"))
+        session.run("python", "-m", "pytest", "-q", *tests, "tests/test_examples.py", env=env)
+        session.run("python", "examples/demo.py", "--steps", "20", "--out", str(work / "demo"), env=env)
+        session.chdir(ROOT)
 
 
 @nox.session(name="conformance-thorough")

@@ -51,3 +51,25 @@ def test_errors_are_one_line_without_traceback(args: list[str], message: str) ->
     assert result.stderr.startswith(message)
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_names_core_and_every_installed_plugin_with_its_version() -> None:
+    from importlib.metadata import version
+
+    import engrammar
+
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    first, *others = result.stdout.splitlines()
+    assert first == f"engrammar {engrammar.__version__}"
+    shown = dict(line.split() for line in others)
+    assert "engrammar" not in shown
+    for name, shown_version in shown.items():
+        assert shown_version == version(name)
+
+
+def test_list_names_the_installed_distributions_and_their_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    import engrammar
+
+    assert main(["list", "layers"]) == 0
+    assert f"engrammar {engrammar.__version__}" in capsys.readouterr().out

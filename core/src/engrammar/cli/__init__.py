@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["GROUP", "PROVIDED_BY", "installed_commands", "main"]
+__all__ = ["GROUP", "PROVIDED_BY", "installed_commands", "installed_distributions", "main", "version_text"]
 
 GROUP = "engrammar.commands"
 
@@ -40,11 +40,32 @@ def installed_commands() -> dict[str, Callable[[], Any]]:
     return found
 
 
+def installed_distributions() -> list[tuple[str, str]]:
+    """(name, version) of core and of every installed distribution that registers an entry point
+    in an ``engrammar.*`` group (plugins, first-party or not), core first, then by name. Reads
+    metadata only."""
+    from importlib.metadata import distributions, version
+
+    found = {
+        dist.metadata["Name"]: dist.version
+        for dist in distributions()
+        if any(entry.group.startswith("engrammar.") for entry in dist.entry_points)
+    }
+    core = found.pop("engrammar", None) or version("engrammar")
+    return [("engrammar", core), *sorted(found.items(), key=lambda item: item[0].lower())]
+
+
+def version_text() -> str:
+    """What ``engrammar --version`` prints: core's version, then each plugin's, one per line."""
+    core, *plugins = installed_distributions()
+    return "\n".join([f"{core[0]} {core[1]}", *(f"  {name} {version}" for name, version in plugins)])
+
+
 def _parser(commands: Mapping[str, Command]) -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="engrammar", description="Stateful sequence components: " + ", ".join(sorted(commands)) + "."
     )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--version", action="store_true", help="print the versions of core and the plugins, and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules: dict[str, Any] = {}
     for name in sorted(commands):
@@ -71,9 +92,7 @@ def main(argv: Sequence[str] | None = None, commands: Mapping[str, Command] | No
     parser, modules = _parser(commands)
     args = parser.parse_args(argv)
     if args.version:
-        from engrammar import __version__
-
-        print(__version__)
+        print(version_text())
         return 0
     if args.command is None:
         parser.print_help()

@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from engrammar.cli import installed_distributions
     from engrammar.registry import check, components
 
     infos = components(args.kind, args.pattern)
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     problems = {info: check(info) for info in infos} if getattr(args, "check", False) else {}
     broken = sum(1 for problem in problems.values() if problem)
     title = f"{len(infos)} component(s)" + (f", {broken} broken" if problems else "")
-    table = Table(title=title, title_justify="left")
+    distributions = ", ".join(f"{name} {version}" for name, version in installed_distributions())
+    table = Table(title=title, title_justify="left", caption=distributions, caption_justify="left")
     for column in ("name", "kind", "distribution", "version", "summary"):
         table.add_column(column, overflow="fold")
     for info in infos:

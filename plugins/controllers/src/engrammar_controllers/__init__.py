@@ -4,4 +4,6 @@ Build them by name (``engrammar.build("lstm", in_features=8, hidden_size=64)``) 
 wiring; importing this package is not needed.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("engrammar-controllers")  # the release version, set once in core (CHANGELOG.md)

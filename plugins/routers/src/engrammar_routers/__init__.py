@@ -11,4 +11,6 @@ num_states, num_heads)`` is :class:`engrammar_routers.token_router.TokenToStateR
 another plugin, build ``token_router`` by name and call its ``route(tokens, states)``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("engrammar-routers")  # the release version, set once in core (CHANGELOG.md)

@@ -6,4 +6,6 @@ Every task draws batches with the ``torch.Generator`` it is given and nothing el
 operations only (no Python loop over samples or time steps), so a seed fixes the data.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("engrammar-tasks")  # the release version, set once in core (CHANGELOG.md)
