@@ -47,7 +47,7 @@ __all__ = [
     "unregister",
 ]
 
-KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks")
+KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks", "readers", "writers")
 GROUP_PREFIX = "engrammar."
 RUNTIME = "runtime"
 
