@@ -37,7 +37,9 @@ __all__ = ["Episodic", "EpisodicSpec", "LongTerm", "LongTermSpec"]
 
 def _check_heads(instance: Any, attribute: Any, value: Any) -> None:
     if not value:
-        raise _RuleBroken(attribute.name, f"must name at least one head, as [{{use: <name>}}] (engrammar list {attribute.name})")
+        raise _RuleBroken(
+            attribute.name, f"must name at least one head, as [{{use: <name>}}] (engrammar list {attribute.name})"
+        )
     for index, head in enumerate(value):
         use = head.get("use") if isinstance(head, Mapping) else None
         if not isinstance(use, str) or not use.strip():
@@ -91,7 +93,12 @@ class Episodic(Component):
     def __init__(self, spec: EpisodicSpec | None = None, **fields: Any) -> None:
         super().__init__(spec, **fields)
         s = self.spec
-        filled = {"in_features": self.in_features, "key_size": s.key_size, "value_size": s.value_size, "num_slots": s.num_slots}
+        filled = {
+            "in_features": self.in_features,
+            "key_size": s.key_size,
+            "value_size": s.value_size,
+            "num_slots": s.num_slots,
+        }
         name = type(self).__name__
         self.readers = nn.ModuleList(
             build_head(head, ReadHead, filled, f"{name}.readers[{i}]") for i, head in enumerate(s.readers)
