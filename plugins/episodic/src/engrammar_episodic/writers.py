@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import torch
 from engrammar.nn import cosine_similarity
-from engrammar.spec import field, between, gt, spec
+from engrammar.spec import between, field, gt, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
 
