@@ -128,7 +128,7 @@ def hierarchical_memory() -> Wiring:
         value_size=16,
         readers=[{"use": "content_reader", "num_heads": 2}],
         writers=[{"use": "usage_writer"}],
-        inputs=ctrl,
+        inputs=[w.x, ctrl],
     )
     persistent = w.node("persistent", "persistent_memory", num_slots=16, **attention, inputs=ctrl)
     w.node("head", "linear", out_features=64, inputs=[ctrl, short, episodic, persistent])
