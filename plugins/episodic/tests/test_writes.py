@@ -144,3 +144,14 @@ def test_a_wiring_file_round_trips_its_heads(tmp_path) -> None:  # type: ignore[
     assert mem.writers[0].threshold is not None
     y, _ = graph(torch.randn(2, 5, 3))
     assert y.shape == (2, 5, 32)
+
+
+def test_engrammar_describe_shows_a_heads_fields_and_state(capsys) -> None:  # type: ignore[no-untyped-def]
+    from engrammar.cli import main
+
+    assert main(["describe", "usage_writer", "--in-features", "4", "--set", "num_slots=8"]) == 0
+    printed = capsys.readouterr().out
+    assert "usage_writer (writers, engrammar-episodic" in printed and "state (in_features=4)" in printed
+    assert "('B', 8)" in printed and "int64" in printed
+    assert main(["describe", "sparse_reader"]) == 0
+    assert "top_k" in capsys.readouterr().out
