@@ -125,3 +125,13 @@ def test_a_sparse_reader_that_keeps_every_slot_is_the_dense_content_reader_witho
     dense, _, _ = reader_and_table("content_reader", num_heads=2, sharpening=False)
     dense.load_state_dict(sparse.state_dict())
     assert_matches_oracle(sparse.read(x, t, {}).output, dense.read(x, t, {}).output, [t.keys, t.values, x])
+
+
+def test_the_sparse_read_passes_a_finite_difference_gradient_check() -> None:
+    t = table(batch=2, slots=6, key=3, value=2, written=4)
+    q, strength = queries(batch=2, heads=2, key=3)
+
+    def run(keys: torch.Tensor, values: torch.Tensor, q: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+        return sparse_read(Table(keys, values, t.occupied), q, strength, 3)[0]
+
+    assert torch.autograd.gradcheck(run, (t.keys, t.values, q, strength), eps=1e-6, atol=1e-6)
