@@ -15,7 +15,8 @@ projection of the outputs. Printed per table size and reader:
 - peak: on a CUDA device, the peak allocated memory of forward + backward above what was allocated
   before; on the CPU, the peak resident memory of a fresh process running only that forward +
   backward (after a two-step warm-up), above its resident memory just before (so one size's run
-  cannot hide another's);
+  cannot hide another's), with glibc's mmap threshold fixed at 128 KiB (``MALLOC_MMAP_THRESHOLD_``)
+  so that a freed table goes back to the system instead of staying resident in the heap;
 - ms/step: the median over ``--repeats`` runs of forward + backward time, divided by the steps;
 - and the dense/sparse ratio of each.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -97,7 +99,10 @@ def peak_bytes(reader: str, slots: int, steps: int, device: str) -> int:
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     command = [sys.executable, __file__, "--peak-of", reader, str(slots), str(steps)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    # glibc's dynamic mmap threshold would keep freed multi-MiB tables in the heap (resident, though
+    # free); a fixed threshold returns them, so the peak counts the tensors alive at once
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return int(result.stdout.strip().splitlines()[-1])
 
 
