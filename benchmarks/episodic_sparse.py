@@ -17,6 +17,7 @@ projection of the outputs. Printed per table size and reader:
   backward (after a two-step warm-up), above its resident memory just before (so one size's run
   cannot hide another's), with glibc's mmap threshold fixed at 128 KiB (``MALLOC_MMAP_THRESHOLD_``)
   so that a freed table goes back to the system instead of staying resident in the heap;
+  the median over ``--repeats`` such runs (one run in a loaded machine's process can read high);
 - ms/step: the median over ``--repeats`` runs of forward + backward time, divided by the steps;
 - and the dense/sparse ratio of each.
 
@@ -162,7 +163,7 @@ def main() -> None:
             x, _ = inputs(args.steps, args.device)
             kept = kept_bytes(memory, state, x)
             del memory, state
-            peak = peak_bytes(reader, slots, args.steps, args.device)
+            peak = statistics.median(peak_bytes(reader, slots, args.steps, args.device) for _ in range(args.repeats))
             seconds = seconds_per_step(reader, slots, args.steps, args.repeats, args.device)
             rows[reader] = (kept, peak, seconds)
             print(f"{slots:>7} {reader:>7} {kept / mib:>10.1f} {peak / mib:>10.1f} {seconds * 1e3:>9.2f}")
