@@ -8,7 +8,9 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("list", help="list installed components (reads metadata only)")
-    parser.add_argument("kind", nargs="?", help="memories, controllers, routers, layers, tricks, tasks, readers or writers")
+    parser.add_argument(
+        "kind", nargs="?", help="memories, controllers, routers, layers, tricks, tasks, readers or writers"
+    )
     parser.add_argument("--pattern", "-p", default="*", help="glob on names, e.g. 'gated*'")
 
 
