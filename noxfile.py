@@ -4,9 +4,11 @@
     nox -s plugin-dnc     one plugin installed alone beside core (and the first-party
                           packages its `test` extra names), its own tests
     nox -s conformance-thorough   every conformance suite with 100 random draws per (property, spec)
+    nox -s reliability-thorough   the reliability suite (tests/reliability) at full size
     nox -s lint           ruff
     nox -s types          mypy on core
     nox -s demo           the README demo
+    nox -s docs           the documentation site, built strictly into site/
 
 torch is pinned by constraints.txt to the version the project is tested with; on a machine with
 no GPU, point pip at a CPU build of that version (PIP_FIND_LINKS or PIP_EXTRA_INDEX_URL) to skip
@@ -40,17 +42,20 @@ FOLDERS = {_project(f)["name"]: f for f in ["core", *(f"plugins/{name}" for name
 
 
 def test_dependencies(folder: str) -> list[str]:
-    """Folders of the first-party distributions that a package's ``test`` extra lists (a plugin's
-    tests may need another first-party package; none of today's do: the trainer's trace plots of
-    the memories are tested across packages, in tests/test_trace_plots.py)."""
-    extra = _project(folder).get("optional-dependencies", {}).get("test", [])
+    """Folders of the first-party distributions that a package depends on or that its ``test``
+    extra lists (engrammar-pulse needs engrammar-routers at run time, and its tests the trainer):
+    installed from this repository beside it, never asked of the package index."""
+    project = _project(folder)
+    extra = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("test", [])]
     names = (re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0] for requirement in extra)
-    return [FOLDERS[name] for name in names if name in FOLDERS]
+    return [FOLDERS[name] for name in dict.fromkeys(names) if name in FOLDERS and FOLDERS[name] != "core"]
 
 
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+# the documentation site (tests/test_docs_site.py builds it strictly, as `nox -s docs` does)
+DOCS_TOOLS = ("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
 # scipy: a reference in tests; matplotlib: the plot tests (core and the plugins import it only to plot)
-TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7")
+TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "hatchling>=1.18", "scipy>=1.10", "matplotlib>=3.7", *DOCS_TOOLS)
 
 nox.options.sessions = ["lint", "types", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -106,6 +111,28 @@ def conformance_thorough(session: nox.Session) -> None:
     install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
     env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
     session.run("python", "-m", "pytest", "-q", *session.posargs, *CONFORMANCE_TESTS, env=env)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ in strict mode: a broken link, a missing reference
+    or a page outside the nav fails. `nox -s docs -- serve` serves it instead."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS), test=False)
+    session.install(*DOCS_TOOLS)
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
+
+
+@nox.session(name="reliability-thorough")
+def reliability_thorough(session: nox.Session) -> None:
+    """The reliability suite at full size: 10,000 fuzzed wirings, 25 kills of a training run,
+    100,000 streamed steps per memory (long: hours on two cores; run before a release)."""
+    install(session, "core", *(f"plugins/{name}" for name in PLUGINS))
+    env = {**_env(), PROFILE_VARIABLE: "engrammar-thorough"}
+    session.run("python", "-m", "pytest", "-q", "-s", *session.posargs, "tests/reliability", env=env)
 
 
 @nox.session

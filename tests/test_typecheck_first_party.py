@@ -69,6 +69,7 @@ SPECS: dict[str, list[dict[str, Any]]] = {
         {"in_features": 3, **DELTANET, "chunk_size": 3, "conv_size": 2},
         {"in_features": 3, **DELTANET, "mode": "recurrent"},
     ],
+    "z2_seam": [{"in_features": 3, "hidden_size": 4}, {"in_features": 3, "hidden_size": 2, "orthogonal_flip": True}],
     "kv_attention": [
         {"in_features": 3, **ATTENTION},  # cache grows
         {"in_features": 3, **ATTENTION, "max_length": 2, "persistent_slots": 2},
@@ -104,6 +105,8 @@ SPECS: dict[str, list[dict[str, Any]]] = {
         {"in_features": 3, "num_slots": 3, "writers": [{"use": "append_writer"}], "pass_through": True},
     ],
     "long_term": [{"in_features": 3, "num_slots": 9}],
+    "pulse": [{"in_features": 3, "num_states": 3, "state_dim": 4, "num_heads": 2, "enable_communication": True}],
+    "nsm": [{"in_features": 3, "num_states": 4, "state_dim": 2, "num_heads": 1, "gate_type": "lstm"}],
 }
 CASES = [(name, spec) for name, specs in SPECS.items() for spec in specs]
 

@@ -23,7 +23,7 @@ def test_core_registers_list_describe_and_build_as_entry_points() -> None:
     assert commands["list"]() is list_cmd
 
 
-@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize("command", ["train", "eval", "audit"])
 def test_a_command_of_a_missing_distribution_names_it_in_one_line(command, capsys) -> None:
     assert main([command, "examples/lstm_dnc.yaml", "--task", "copy"], commands=core_only()) == 2
     captured = capsys.readouterr()

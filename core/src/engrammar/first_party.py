@@ -27,8 +27,9 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
         "usage_writer",
         "surprise_writer",
     ),
-    "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet"),
+    "engrammar-gated-delta": ("gated_delta_rnn", "gated_deltanet", "z2_seam"),
     "engrammar-ntm": ("ntm",),
+    "engrammar-pulse": ("pulse", "nsm", "prune_states"),
     "engrammar-routers": ("softmax_router", "topk_router", "hash_router", "token_router"),
     "engrammar-tricks": (
         "ghost_gradients",

@@ -38,9 +38,11 @@ __all__ = [
     "RegistryError",
     "UnknownNameError",
     "build",
+    "check",
     "components",
     "info_for_spec",
     "load",
+    "malformed",
     "register",
     "registered_as",
     "resolve",
@@ -275,6 +277,27 @@ def load(info_or_name: ComponentInfo | str, kind: str | None = None) -> Any:
     return _loaded[key]
 
 
+def malformed(cls: Any) -> str:
+    """What keeps ``cls`` from being built from a spec (``""`` when nothing does): a buildable
+    class has a ``spec_cls`` that is an attrs class."""
+    spec_cls = getattr(cls, "spec_cls", None)
+    if spec_cls is None:
+        return f"{getattr(cls, '__name__', repr(cls))} has no spec_cls"
+    if not (isinstance(spec_cls, type) and attrs.has(spec_cls)):
+        return f"its spec_cls {spec_cls!r} is not an attrs class"
+    return ""
+
+
+def check(info: ComponentInfo) -> str:
+    """Import ``info``'s object and say what is wrong with it (``""``: nothing). Tasks, layers,
+    memories, controllers and routers are built from specs, so their spec class is checked too."""
+    try:
+        obj = load(info)
+    except PluginImportError as err:
+        return str(err).split("): ", 1)[-1]
+    return malformed(obj) if info.kind in ("memories", "controllers", "routers", "layers") else ""
+
+
 def _record(info: ComponentInfo, obj: Any) -> None:
     """Remember the name a class was loaded (or registered) by, under its spec class."""
     spec_cls = getattr(obj, "spec_cls", None)
@@ -439,9 +462,13 @@ def _construct(info: ComponentInfo, fields: Mapping[str, Any], spec: Any = None)
     from .spec import SpecError, structure, unstructure
 
     cls = load(info)
-    spec_cls = getattr(cls, "spec_cls", None)
-    if spec_cls is None:
-        raise TypeError(f"{info.name!r} ({cls!r}) has no spec_cls; it cannot be built from a spec")
+    problem = malformed(cls)
+    if problem:
+        raise PluginImportError(
+            f"component {info.name!r} from distribution {info.distribution} {info.version} "
+            f"cannot be built ({info.target}): {problem}"
+        )
+    spec_cls = cls.spec_cls
     if spec is None or fields:
         data = {**unstructure(spec), **fields} if spec is not None else dict(fields)
         spec = structure(data, spec_cls, path=info.name)
@@ -449,3 +476,21 @@ def _construct(info: ComponentInfo, fields: Mapping[str, Any], spec: Any = None)
         return cls(spec)
     except SpecError as err:
         raise err.rerooted(getattr(cls, "__name__", ""), info.name) from None
+    except (MemoryError, RuntimeError, TypeError, OverflowError) as err:
+        if not too_large(err):
+            raise
+        raise SpecError(info.name, f"too large to build: {first_line(err)}") from None
+
+
+#: what torch says when sizes do not fit in memory or in a 64-bit integer
+_TOO_LARGE = ("can't allocate memory", "not enough memory", "Overflow when unpacking", "out of memory")
+
+
+def too_large(err: BaseException) -> bool:
+    """``err`` says that sizes were too large to allocate (not a bug of the component)."""
+    return isinstance(err, MemoryError) or any(words in str(err) for words in _TOO_LARGE)
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

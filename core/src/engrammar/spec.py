@@ -99,6 +99,14 @@ class SpecError(ValueError):
         return self.under(new_root)
 
 
+def key_name(key: Any) -> str:
+    """``key`` as one part of a path: itself when it reads unambiguously (``memory_size``), quoted
+    otherwise (``''``, ``'a.b'``, ``'two words'``, a number), so every message names a place."""
+    if isinstance(key, str) and key and key.isprintable() and not any(c in key for c in ".[]'\" \t"):
+        return key
+    return repr(key)
+
+
 def join_path(prefix: str, name: str) -> str:
     if not prefix:
         return name
@@ -296,7 +304,7 @@ def _structure_value(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise SpecError(path, f"expected a mapping, got {value!r}")
         return {
-            _structure_value(k, args[0], path): _structure_value(v, args[1], join_path(path, str(k)))
+            _structure_value(k, args[0], path): _structure_value(v, args[1], join_path(path, key_name(k)))
             for k, v in value.items()
         }
     try:
@@ -319,7 +327,7 @@ def structure(data: Any, cls: type[T], *, path: str = "") -> T:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             known = ", ".join(fields)
-            raise SpecError(join_path(path, str(key)), f"unknown field{hint} (fields: {known})")
+            raise SpecError(join_path(path, key_name(key)), f"unknown field{hint} (fields: {known})")
     kwargs: dict[str, Any] = {}
     for name, attribute in fields.items():
         if name not in data:

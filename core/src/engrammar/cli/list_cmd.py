@@ -12,21 +12,28 @@ def add_parser(subparsers: Any) -> None:
         "kind", nargs="?", help="memories, controllers, routers, layers, tricks, tasks, readers or writers"
     )
     parser.add_argument("--pattern", "-p", default="*", help="glob on names, e.g. 'gated*'")
+    parser.add_argument(
+        "--check", action="store_true", help="import every plugin and mark the ones that are broken (slower)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from engrammar.registry import components
+    from engrammar.registry import check, components
 
     infos = components(args.kind, args.pattern)
     names = [i.name for i in infos]
-    table = Table(title=f"{len(infos)} component(s)", title_justify="left")
+    problems = {info: check(info) for info in infos} if getattr(args, "check", False) else {}
+    broken = sum(1 for problem in problems.values() if problem)
+    title = f"{len(infos)} component(s)" + (f", {broken} broken" if problems else "")
+    table = Table(title=title, title_justify="left")
     for column in ("name", "kind", "distribution", "version", "summary"):
         table.add_column(column, overflow="fold")
     for info in infos:
         shown = info.qualified_name if names.count(info.name) > 1 else info.name
-        table.add_row(shown, info.kind, info.distribution, info.version, info.summary)
+        summary = f"BROKEN: {problems[info]}" if problems.get(info) else info.summary
+        table.add_row(shown, info.kind, info.distribution, info.version, summary)
     Console(width=160).print(table)
-    return 0
+    return 1 if broken else 0

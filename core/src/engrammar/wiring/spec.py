@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import attrs
 
-from ..spec import ComponentSpec, SpecError, converter, ge, join_path
+from ..spec import ComponentSpec, SpecError, converter, ge, join_path, key_name
 from .refs import INPUT, is_node_name, parse_ref
 
 __all__ = ["GRAPH_KEYS", "NODE_KEYS", "GraphSpec", "InputsData", "NodeSpec"]
@@ -145,7 +145,7 @@ class GraphSpec(ComponentSpec):
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 extra = " (`extends` is resolved when a file is loaded)" if key == "extends" else ""
                 raise SpecError(
-                    join_path(path, str(key)),
+                    join_path(path, key_name(key)),
                     f"unknown key{hint}{extra} (a wiring has: {', '.join(GRAPH_KEYS)})",
                 )
         name = data.get("name", "wiring")
@@ -161,7 +161,7 @@ class GraphSpec(ComponentSpec):
             raise SpecError(join_path(path, "nodes"), f"expected a mapping of at least one node, got {raw_nodes!r}")
         nodes: dict[str, NodeSpec] = {}
         for node_name, node_data in raw_nodes.items():
-            node_path = join_path(path, f"nodes.{node_name}")
+            node_path = join_path(path, f"nodes.{key_name(node_name)}")
             if not isinstance(node_name, str) or not is_node_name(node_name):
                 raise SpecError(node_path, "a node name must be an identifier (letters, digits, _)")
             if node_name == INPUT:

@@ -28,7 +28,7 @@ import attrs
 import torch
 from torch import nn
 
-from ..registry import RegistryError, load
+from ..registry import RegistryError, first_line, load, malformed, resolve, too_large
 from ..spec import ComponentSpec, SpecError, structure
 from .ports import MANY
 from .refs import INPUT, Ref, parse_ref
@@ -115,8 +115,12 @@ def _instantiate(cls: type, spec: ComponentSpec, path: str, *, meta: bool) -> nn
     except SpecError as err:
         # The component names paths after its class (``EMA.init_decay``): say which node.
         raise err.rerooted(getattr(cls, "__name__", ""), path) from None
-    except (ValueError, TypeError) as err:
-        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {err}") from None
+    except (MemoryError, RuntimeError, TypeError, OverflowError, ValueError) as err:
+        if too_large(err):
+            raise SpecError(path, f"too large to build: {first_line(err)}") from None
+        if isinstance(err, RuntimeError):
+            raise
+        raise SpecError(path, f"{getattr(cls, '__name__', cls)} rejected its spec: {first_line(err)}") from None
 
 
 def _component_class(node: NodeSpec, path: str) -> type:
@@ -127,11 +131,17 @@ def _component_class(node: NodeSpec, path: str) -> type:
 
         return wiring_file_class(node.use)
     try:
-        cls = load(node.use)
+        info = resolve(node.use)
+        cls = load(info)
     except RegistryError as err:
         raise SpecError(f"{path}.use", str(err)) from None
-    if getattr(cls, "spec_cls", None) is None or not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise SpecError(f"{path}.use", f"{node.use!r} is not a component (it has no spec_cls)")
+    problem = malformed(cls)
+    if problem or not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise SpecError(
+            f"{path}.use",
+            f"component {node.use!r} from distribution {info.distribution} {info.version} cannot be built "
+            f"({info.target}): {problem or 'it is not a torch module'}",
+        )
     return cls
 
 

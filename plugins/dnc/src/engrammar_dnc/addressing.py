@@ -147,6 +147,6 @@ def directional_weights(link: Tensor, previous_read_weights: Tensor) -> Tensor:
 
 def read_weightings(directional: Tensor, content: Tensor, modes: Tensor) -> Tensor:
     """Mix each read head's modes: directional (B, R, 2H, N), content (B, R, N), modes (B, R, 2H + 1)
-    -> (B, R, N) = Σ_m modes[m] · [directional..., content][m]."""
+    -> (B, R, N) = `Σ_m modes[m] · (directional..., content)[m]`."""
     candidates = torch.cat([directional, content[:, :, None]], dim=2)  # (B, R, 2H + 1, N)
     return torch.matmul(modes[:, :, None, :], candidates)[:, :, 0]

@@ -27,6 +27,8 @@ their sign, so the gate can open at a switch of regime. The gate still depends o
 the scan stays exact; the previous input joins the state (zeros after a reset).
 
 The output is h_t; with ``trace=True`` it is [h_t, g_t] (width D + 1), so the gate can be plotted.
+With a recording open (``engrammar.recording(model, traces=True)``) the unit also reports ``gate``
+g_t (B, T) as a trace, whatever ``trace`` says.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import torch
 from engrammar.component import Component
+from engrammar.recorder import is_tracing, report_trace
 from engrammar.spec import ComponentSpec, field, ge, spec
 from engrammar.state import State, StateEntry
 from torch import Tensor, nn
@@ -134,6 +137,8 @@ class GatedDeltaRNN(Component):
         new_state: State = {"hidden": hidden}
         if self.spec.gate_context:
             new_state["previous_input"] = x_t
+        if is_tracing(self):
+            report_trace(self, {"gate": gate[..., 0]})
         return self._output(hidden, gate), new_state
 
     def _update(self, hidden: Tensor, gate: Tensor, drive: Tensor) -> Tensor:
@@ -156,6 +161,8 @@ class GatedDeltaRNN(Component):
         new_state: State = {"hidden": hidden[:, -1]}
         if self.spec.gate_context:
             new_state["previous_input"] = x[:, -1]
+        if is_tracing(self):
+            report_trace(self, {"gate": gate[..., 0]}, sequence=True)
         return self._output(hidden, gate), new_state
 
     def _loop(self, gate: Tensor, drive: Tensor, hidden: Tensor, resets: Tensor | None) -> Tensor:

@@ -5,7 +5,9 @@ spec of model and task, the trainer's config, and whatever training extensions a
 ``on_checkpoint_save``). :func:`save_checkpoint` splits it: every tensor goes into the safetensors
 file under its path (``model/body.rnn.weight_ih_l0``, ``optimizer/state/0/exp_avg``), and the rest
 becomes JSON in the file's metadata, with each tensor replaced by ``{"__tensor__": path}``. Loading
-reverses it exactly; nothing in the file can run code.
+reverses it exactly; nothing in the file can run code. The metadata also holds a SHA-256 digest
+of every tensor's bytes: a file damaged on disk or cut short is refused by name, never loaded as
+silently wrong weights.
 
 The file is written beside its destination and moved into place with ``os.replace``, so a reader
 (or a crash) never sees half a checkpoint.
@@ -13,6 +15,7 @@ The file is written beside its destination and moved into place with ``os.replac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +27,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-__all__ = ["CHECKPOINT_NAME", "FORMAT", "decode", "encode", "load_checkpoint", "save_checkpoint", "write_atomic"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT",
+    "decode",
+    "encode",
+    "load_checkpoint",
+    "save_checkpoint",
+    "tensors_digest",
+    "write_atomic",
+]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT = "engrammar-checkpoint/1"
@@ -101,11 +113,22 @@ def _umask() -> int:
     return current
 
 
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> Path:
     """Write ``checkpoint`` (a nested dict of tensors and plain data) to ``path`` atomically."""
     tensors: dict[str, torch.Tensor] = {}
     data = encode(dict(checkpoint), tensors)
-    metadata = {_METADATA_KEY: json.dumps({"format": FORMAT, "data": data})}
+    payload = {"format": FORMAT, "sha256": tensors_digest(tensors), "data": data}
+    metadata = {_METADATA_KEY: json.dumps(payload)}
     write_atomic(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
     return Path(path)
 
@@ -133,9 +156,19 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         from engrammar.spec import SpecError
 
         raise SpecError(str(path), "not an engrammar checkpoint (no engrammar metadata)")
-    payload = json.loads(metadata[_METADATA_KEY])
-    if payload.get("format") != FORMAT:
-        from engrammar.spec import SpecError
+    from engrammar.spec import SpecError
 
-        raise SpecError(str(path), f"unknown checkpoint format {payload.get('format')!r} (expected {FORMAT})")
-    return decode(payload["data"], tensors)
+    try:
+        payload = json.loads(metadata[_METADATA_KEY])
+    except ValueError:
+        raise SpecError(str(path), "damaged checkpoint: its metadata is not valid JSON") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else payload
+        raise SpecError(str(path), f"unknown checkpoint format {found!r} (expected {FORMAT})")
+    # Files written before digests were stored have none; every file written now has one.
+    if "sha256" in payload and payload["sha256"] != tensors_digest(tensors):
+        raise SpecError(str(path), "damaged checkpoint: the tensors do not match the file's SHA-256 digest")
+    try:
+        return decode(payload["data"], tensors)
+    except (KeyError, TypeError, ValueError) as err:
+        raise SpecError(str(path), f"damaged checkpoint: its metadata does not describe its tensors ({err})") from None

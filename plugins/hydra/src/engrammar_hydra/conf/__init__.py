@@ -1,0 +1,1 @@
+"""The shipped config tree (package data; Hydra finds it as a module)."""

@@ -1,0 +1,1 @@
+"""``nsm.utils``: the debugger (``nsm.utils.debugger.NSMDebugger``)."""

@@ -1,0 +1,1 @@
+"""``pulse.utils``: the debugger (``pulse.utils.debugger.PulseDebugger``)."""
