@@ -112,6 +112,14 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
+def high_water_bytes() -> int:
+    """The peak resident memory of this process image (VmHWM). Not ``ru_maxrss``: Linux carries
+    that over from the forked parent across ``exec``, so a large parent would set the floor."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def peak_in_this_process(reader: str, slots: int, steps: int) -> int:
     """Peak resident memory of one forward + backward above the resident memory just before (after
     a two-step warm-up, which sets up what any first call allocates)."""
@@ -121,7 +129,7 @@ def peak_in_this_process(reader: str, slots: int, steps: int) -> int:
     memory.zero_grad(set_to_none=True)
     before = resident_bytes()
     forward_backward(memory, state, x, projection)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    return high_water_bytes() - before
 
 
 def seconds_per_step(reader: str, slots: int, steps: int, repeats: int, device: str) -> float:
