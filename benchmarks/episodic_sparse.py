@@ -17,7 +17,7 @@ projection of the outputs. Printed per table size and reader:
   backward (after a two-step warm-up), above its resident memory just before (so one size's run
   cannot hide another's), with glibc's mmap threshold fixed at 128 KiB (``MALLOC_MMAP_THRESHOLD_``)
   so that a freed table goes back to the system instead of staying resident in the heap;
-  the median over ``--repeats`` such runs (one run in a loaded machine's process can read high);
+  the median over ``--repeats`` such runs;
 - ms/step: the median over ``--repeats`` runs of forward + backward time, divided by the steps;
 - and the dense/sparse ratio of each.
 
