@@ -114,6 +114,28 @@ def lstm_sliding_window() -> Wiring:
     return w
 
 
+def hierarchical_memory() -> Wiring:
+    """examples/hierarchical_memory.yaml (plugins: controllers, attention, episodic)."""
+    w = Wiring("hierarchical_memory", in_features=8)
+    ctrl = w.node("ctrl", "lstm", hidden_size=64, inputs=w.x)
+    attention = {"hidden_size": 32, "num_heads": 2, "head_dim": 16}
+    short = w.node("short", "short_term", window=16, **attention, inputs=ctrl)
+    episodic = w.node(
+        "episodic",
+        "episodic",
+        num_slots=64,
+        key_size=16,
+        value_size=16,
+        readers=[{"use": "content_reader", "num_heads": 2}],
+        writers=[{"use": "usage_writer"}],
+        inputs=[w.x, ctrl],
+    )
+    persistent = w.node("persistent", "persistent_memory", num_slots=16, **attention, inputs=ctrl)
+    w.node("head", "linear", out_features=64, inputs=[ctrl, short, episodic, persistent])
+    w.output("head")
+    return w
+
+
 def demo_lstm_ema(feedback: bool) -> Wiring:
     """examples/demo_lstm_ema.yaml and demo_lstm_ema_feedback.yaml (plugin: controllers)."""
     w = Wiring("demo_lstm_ema_feedback" if feedback else "demo_lstm_ema", in_features=8)
@@ -150,6 +172,7 @@ PLUGIN_BUILDERS = {
     "lstm_dnc.yaml": lambda: lstm_memory("lstm_dnc", "dnc", memory_size=32, word_size=16, num_reads=4, num_writes=1),
     "lstm_ntm.yaml": lambda: lstm_memory("lstm_ntm", "ntm", memory_size=32, word_size=16, num_reads=1, num_writes=1),
     "lstm_sliding_window.yaml": lstm_sliding_window,
+    "hierarchical_memory.yaml": hierarchical_memory,
     "demo_lstm_ema.yaml": lambda: demo_lstm_ema(False),
     "demo_lstm_ema_feedback.yaml": lambda: demo_lstm_ema(True),
     "titans_mac.yaml": lambda: titans("mac"),

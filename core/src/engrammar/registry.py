@@ -49,7 +49,7 @@ __all__ = [
     "unregister",
 ]
 
-KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks")
+KINDS = ("memories", "controllers", "routers", "layers", "tricks", "tasks", "readers", "writers")
 GROUP_PREFIX = "engrammar."
 RUNTIME = "runtime"
 

@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from engrammar.registry import build
 
     component = build(info.qualified_name, in_features=args.in_features, **overrides)
-    state = Table(
-        title=f"state (in_features={args.in_features}, out_features={component.out_features})", title_justify="left"
-    )
+    out_features = getattr(component, "out_features", None)  # a write head has no output
+    widths = f"in_features={args.in_features}" + ("" if out_features is None else f", out_features={out_features}")
+    state = Table(title=f"state ({widths})", title_justify="left")
     for column in ("entry", "shape", "dtype", "doc"):
         state.add_column(column)
     for name, entry in _flatten(component.state_spec()):

@@ -8,7 +8,9 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("list", help="list installed components (reads metadata only)")
-    parser.add_argument("kind", nargs="?", help="memories, controllers, routers, layers, tricks or tasks")
+    parser.add_argument(
+        "kind", nargs="?", help="memories, controllers, routers, layers, tricks, tasks, readers or writers"
+    )
     parser.add_argument("--pattern", "-p", default="*", help="glob on names, e.g. 'gated*'")
     parser.add_argument(
         "--check", action="store_true", help="import every plugin and mark the ones that are broken (slower)"
