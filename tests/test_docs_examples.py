@@ -212,7 +212,7 @@ def run_python(code: str, namespace: dict, cwd: Path) -> str:
 #: are real values; then it joins this list. ``ENGRAMMAR_DOCS_ALL=1`` runs every page.
 RUNNABLE = {
     "index.md", "conformance.md", "reliability.md", "controllers.md", "tricks.md", "benchmarks.md",
-    "attention.md", "ntm.md", "tasks.md",
+    "attention.md", "ntm.md", "tasks.md", "dnc.md", "lightning.md", "realnet.md", "leaderboard.md",
 }  # fmt: skip
 
 
