@@ -3,10 +3,10 @@ time from the docstrings, so a new plugin appears in the reference without a pag
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[2]

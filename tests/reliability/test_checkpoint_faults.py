@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from engrammar.spec import SpecError
 from engrammar.testing.profiles import THOROUGH, selected_profile
 
 pytest.importorskip("engrammar_train", reason="engrammar-train provides checkpoints")
 
-from engrammar_train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint  # noqa: E402
+from engrammar_train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 
 KILLS = 25 if selected_profile() == THOROUGH else 3
 STEPS = 60

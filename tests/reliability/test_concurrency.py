@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import engrammar
 import pytest
 import torch
-
-import engrammar
 from engrammar import registry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -46,7 +45,7 @@ def in_threads(work: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             barrier.wait()
             results[index] = work(index)
-        except BaseException as err:  # noqa: BLE001 - reported below, with the thread's traceback
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=target, args=(i,)) for i in range(THREADS)]

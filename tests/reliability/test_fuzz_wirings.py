@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import engrammar
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import engrammar
 from engrammar.registry import RegistryError
 from engrammar.spec import SpecError
 from engrammar.testing.profiles import THOROUGH, selected_profile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 THOROUGH_RUN = selected_profile() == THOROUGH
 CASES = 10_000 if THOROUGH_RUN else 150
@@ -54,10 +53,27 @@ NAMES = st.one_of(st.sampled_from(["ctrl", "mem", "head", "x", "proj"]), TEXT)
 HUGE = st.sampled_from([2**40, 2**63, 10**30, -(2**40), float("inf"), float("nan"), 1e308])
 NUMBERS = st.one_of(st.integers(-3, 40), HUGE, st.floats(-2, 2, allow_nan=False))
 SCALARS = st.one_of(NUMBERS, TEXT, st.booleans(), st.none())
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)), max_leaves=6)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
+    max_leaves=6,
+)
 FIELDS = st.sampled_from(
-    ["hidden_size", "out_features", "memory_size", "word_size", "num_reads", "init_decay", "window", "num_heads",
-     "hiden_size", "in_features", "reset_on", "delay", "name"]
+    [
+        "hidden_size",
+        "out_features",
+        "memory_size",
+        "word_size",
+        "num_reads",
+        "init_decay",
+        "window",
+        "num_heads",
+        "hiden_size",
+        "in_features",
+        "reset_on",
+        "delay",
+        "name",
+    ]
 )
 
 
@@ -139,10 +155,18 @@ def wiring_files(draw: Any) -> list[tuple[str, str]]:
     for i in range(count):
         data = draw(wiring_data())
         if draw(st.integers(0, 3)) == 0:
-            data["extends"] = draw(st.one_of(st.sampled_from([*names, "missing.yaml"]), st.lists(st.sampled_from(names), max_size=2), VALUES))
+            data["extends"] = draw(
+                st.one_of(
+                    st.sampled_from([*names, "missing.yaml"]), st.lists(st.sampled_from(names), max_size=2), VALUES
+                )
+            )
         text = dump(data, suffixes[i])
         if draw(st.integers(0, 5)) == 0:
-            text = damage(text, draw(st.integers(0, 10_000)), draw(st.sampled_from(["{", "]", ":", "\t", "\"", "= =", "!!python/object:os.system", "\x00"])))
+            text = damage(
+                text,
+                draw(st.integers(0, 10_000)),
+                draw(st.sampled_from(["{", "]", ":", "\t", '"', "= =", "!!python/object:os.system", "\x00"])),
+            )
         files.append((names[i], text))
     return files
 
@@ -172,14 +196,16 @@ def check_library_error(err: BaseException) -> None:
 
 @given(files=wiring_files())
 @FUZZ
-def test_a_fuzzed_wiring_file_builds_or_fails_with_a_library_error(tmp_path_factory: Any, files: list[tuple[str, str]]) -> None:
+def test_a_fuzzed_wiring_file_builds_or_fails_with_a_library_error(
+    tmp_path_factory: Any, files: list[tuple[str, str]]
+) -> None:
     folder = tmp_path_factory.mktemp("wiring")
     for name, text in files:
         (folder / name).write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         with time_limit(SECONDS_PER_CASE):
             engrammar.build(folder / files[0][0])
-    except BaseException as err:  # noqa: BLE001 - the point is to see every kind
+    except BaseException as err:
         check_library_error(err)
 
 
@@ -226,7 +252,7 @@ def test_fuzzed_specs_of_every_component_build_or_fail_with_a_library_error(name
         try:
             with time_limit(SECONDS_PER_CASE):
                 engrammar.build(name, **fields)
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             check_library_error(err)
 
     check()
@@ -236,7 +262,7 @@ FIXED_CASES = {
     "cycle.yaml": "in_features: 4\nnodes:\n  a: {use: linear, out_features: 4, in: b}\n  b: {use: linear, out_features: 4, in: a}\nout: a\n",
     "python_tag.yaml": "in_features: 4\nnodes:\n  a: !!python/object/apply:os.system ['echo owned']\nout: a\n",
     "overflow.yaml": f"in_features: 4\nnodes:\n  a: {{use: linear, out_features: {10**30}, in: x}}\nout: a\n",
-    "negative.toml": "in_features = -3\nout = \"a\"\n[nodes.a]\nuse = \"linear\"\nout_features = 4\nin = \"x\"\n",
+    "negative.toml": 'in_features = -3\nout = "a"\n[nodes.a]\nuse = "linear"\nout_features = 4\nin = "x"\n',
     "unicode.json": json.dumps({"in_features": 4, "nodes": {"ñødé": {"use": "lïnear", "in": "x"}}, "out": "ñødé"}),
     "syntax.yaml": "in_features: 4\nnodes: {a: [\n",
 }
@@ -257,10 +283,11 @@ def test_the_command_line_prints_one_line_and_exits_2(tmp_path: Path, name: str)
     assert not (tmp_path / "owned").exists()
 
 
-
 @pytest.mark.parametrize("size", [2**40, 2**63, 10**30])
 def test_sizes_too_large_to_allocate_are_a_spec_error(size: int) -> None:
     with pytest.raises(SpecError, match=r"^linear: too large to build"):
         engrammar.build("linear", in_features=4, out_features=size)
     with pytest.raises(SpecError, match=r"^nodes\.big: too large to build"):
-        engrammar.build({"in_features": 4, "nodes": {"big": {"use": "lstm", "hidden_size": size, "in": "x"}}, "out": "big"})
+        engrammar.build(
+            {"in_features": 4, "nodes": {"big": {"use": "lstm", "hidden_size": size, "in": "x"}}, "out": "big"}
+        )

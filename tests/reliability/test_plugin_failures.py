@@ -50,7 +50,7 @@ def test_list_check_marks_each_broken_entry_with_its_cause(site: Path) -> None:
     text = " ".join(result.stdout.split())  # the table folds long cells
     assert f"{len(BROKEN)} broken" in text
     rows = {name: next(line for line in result.stdout.splitlines() if f" {name} " in line) for name in BROKEN}
-    for name, row in rows.items():
+    for row in rows.values():
         assert "BROKEN" in row, row
     assert "RuntimeError" in text and "NotThere" in text and "attrs class" in text
     ema_row = next(line for line in result.stdout.splitlines() if " ema " in line)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 import engrammar
+import pytest
 from engrammar.registry import RegistryError
 from engrammar.spec import SpecError
 
