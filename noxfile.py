@@ -331,6 +331,7 @@ def demo(session: nox.Session) -> None:
 # The peer packages the benchmarks compare against; never dependencies of a plugin or its tests.
 BENCH_REFERENCES = (
     "dnc",
+    "pytorch-lightning",  # benchmarks/seam_speed.py: Lightning's own Trainer beside the plain loop
     "flann",
     "fla-core",
     "triton",

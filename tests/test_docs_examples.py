@@ -213,6 +213,7 @@ def run_python(code: str, namespace: dict, cwd: Path) -> str:
 RUNNABLE = {
     "index.md", "conformance.md", "reliability.md", "controllers.md", "tricks.md", "benchmarks.md",
     "attention.md", "ntm.md", "tasks.md", "dnc.md", "lightning.md", "realnet.md", "leaderboard.md",
+    "routers.md", "episodic.md", "titans.md", "audit.md", "gated_delta.md", "pulse.md",
 }  # fmt: skip
 
 
@@ -226,7 +227,8 @@ def test_every_example_on_the_page_runs(page: Path, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     found = blocks(text)
     for position, (lang, body, before) in enumerate(found):
-        setup = SETUP.search(before.rstrip() + "\n") if before.rstrip().endswith("-->") else None
+        tail = before.rstrip()
+        setup = SETUP.search(tail[tail.rfind("<!--") :] + "\n") if tail.endswith("-->") else None
         if lang == "python":
             if setup:
                 run_python(textwrap.dedent(setup["code"]), namespace, cwd)
