@@ -374,7 +374,7 @@ def leaderboard(session: nox.Session) -> None:
     session.run(
         "engrammar", "bench",
         "--models", "ema,lstm,gru,transformer,dnc,ntm,gated_deltanet,gated_delta_rnn,neural_memory,ttt_linear,"
-        "kv_attention,sliding_window",
+        "kv_attention,sliding_window,episodic,pulse,realnet",
         "--tasks", "copy,repeat_copy,associative_recall,mqar,parity,priority_sort,antipodal,n_back",
         "--steps", "150", "--seeds", "2", "--jobs", "2", "--out", "runs/leaderboard",
         env=_env(),
@@ -401,3 +401,17 @@ def figures(session: nox.Session) -> None:
     session.run(
         "python", "benchmarks/realnet_depth.py", "--plot", "docs/figures/realnet/thinking_steps.png", env=_env()
     )
+    # PULSE's routing with and without the load-balancing loss (docs/pulse.md), seed 0
+    for weight, label in (("0", "unbalanced"), ("0.01", "balanced")):
+        out = f"runs/figures/pulse-{label}"
+        session.run(
+            "engrammar", "train", "plugins/pulse/examples/pulse_recall.yaml",
+            "--task", "associative_recall", "--steps", "600", "--seed", "0",
+            "--set", "train.lr=3e-3", "--set", "train.eval_every=100",
+            "--set", f"nodes.mem.balance_weight={weight}", "--out", out,
+            env=_env(),
+        )  # fmt: skip
+        shutil.copyfile(
+            ROOT / out / "trace" / "nodes_mem_router_routing_weights.png",
+            ROOT / "docs" / "figures" / "pulse" / f"associative_recall_routing_{label}.png",
+        )
