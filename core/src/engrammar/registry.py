@@ -67,7 +67,11 @@ class AmbiguousNameError(RegistryError):
 
 
 class PluginImportError(RegistryError):
-    pass
+    """A plugin's entry point could not be loaded or built; ``cause`` says why, in one line."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause or message
 
 
 @attrs.frozen
@@ -270,7 +274,8 @@ def load(info_or_name: ComponentInfo | str, kind: str | None = None) -> Any:
             cause = f"{type(err).__name__}: {err}".strip()
             raise PluginImportError(
                 f"component {info.name!r} from distribution {info.distribution} {info.version} "
-                f"failed to import ({info.target}): {cause}"
+                f"failed to import ({info.target}): {cause}",
+                cause,
             ) from err
         _loaded[key] = obj
         _record(info, obj)
@@ -294,7 +299,7 @@ def check(info: ComponentInfo) -> str:
     try:
         obj = load(info)
     except PluginImportError as err:
-        return str(err).split("): ", 1)[-1]
+        return err.cause
     return malformed(obj) if info.kind in ("memories", "controllers", "routers", "layers") else ""
 
 
@@ -466,7 +471,8 @@ def _construct(info: ComponentInfo, fields: Mapping[str, Any], spec: Any = None)
     if problem:
         raise PluginImportError(
             f"component {info.name!r} from distribution {info.distribution} {info.version} "
-            f"cannot be built ({info.target}): {problem}"
+            f"cannot be built ({info.target}): {problem}",
+            problem,
         )
     spec_cls = cls.spec_cls
     if spec is None or fields:
