@@ -30,6 +30,7 @@ report = []
 for position, (distribution, group) in enumerate(sorted(by_distribution.items())):
     later = set().union(*(packages[d] for d, _ in sorted(by_distribution.items())[position + 1 :]))
     later -= set().union(*(packages[d] for d in dependencies(distribution) if d in packages))
+    before = set(sys.modules)  # what an earlier distribution's turn imported is not this one's doing
     for info in group:
         module, _, attribute = info.target.partition(":")
         spec_cls = getattr(importlib.import_module(module), attribute).spec_cls
@@ -41,7 +42,7 @@ for position, (distribution, group) in enumerate(sorted(by_distribution.items())
         spec = spec_cls(**{k: v for k, v in values.items() if k in fields})
         built = engrammar.build(spec)
         report.append([info.name, type(built).__name__, attribute])
-    imported_early = sorted(p for p in later if p in sys.modules and p != "engrammar")
+    imported_early = sorted(p for p in later if p in sys.modules and p not in before and p != "engrammar")
     report.append(["imported before their turn", distribution, imported_early])
 print(json.dumps(report))
 """

@@ -28,12 +28,16 @@ def normalize(name: str) -> str:
 def optional_requirements(dist: metadata.Distribution) -> dict[str, str]:
     """Import-style name of each requirement that only an extra brings -> that extra."""
     optional: dict[str, str] = {}
+    required: set[str] = set()
     for requirement in dist.requires or []:
+        name = normalize(re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0])
         marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", requirement)
         if marker:
-            name = re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0]
-            optional.setdefault(normalize(name), marker.group(1))
-    return optional
+            optional.setdefault(name, marker.group(1))
+        else:
+            required.add(name)
+    # a dependency that an extra also names (``engrammar[test]`` beside ``engrammar``) is not optional
+    return {name: extra for name, extra in optional.items() if name not in required}
 
 
 def modules_of(dist: metadata.Distribution) -> list[str]:

@@ -30,7 +30,7 @@ STEPS = 60
 COMMAND = [
     sys.executable, "-m", "engrammar.cli", "train", "lstm", "--task", "copy", "--steps", str(STEPS),
     "--batch-size", "4", "--seed", "3", "--no-progress",
-    "--set", "eval_every=5", "--set", "eval_batches=1", "--set", "log_every=5",
+    "--set", "train.eval_every=5", "--set", "train.eval_batches=1", "--set", "train.log_every=5",
 ]  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 

@@ -153,7 +153,7 @@ def test_a_path_matching_no_node_is_one_line_with_a_suggestion() -> None:
     assert "\n" not in message
     with pytest.raises(SpecError, match="nodes: nodes.fast, nodes.readout, nodes.slow"):
         _train(steps=1, groups={"zzz": {"lr_scale": 0.1}})
-    with pytest.raises(SpecError, match=r"train.param_groups.nodes.slow.update_every"):
+    with pytest.raises(SpecError, match=r"train\.param_groups\.'nodes\.slow'\.update_every"):
         _train(steps=1, groups={"nodes.slow": {"update_every": 0}})
 
 
